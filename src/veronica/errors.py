@@ -1,0 +1,84 @@
+"""Domain errors.
+
+Every error the service or CLI can report is a ``VeronicaError`` subclass with a
+stable machine-readable ``code`` and the HTTP status it maps to, so one handler
+(API) or one ``except`` (CLI) turns any of them into a clear answer without
+leaking internals.
+"""
+
+from __future__ import annotations
+
+
+class VeronicaError(Exception):
+    """Base class: ``code`` is stable (clients may switch on it), ``status`` is HTTP."""
+
+    code: str = "internal_error"
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadInputError(VeronicaError):
+    code = "bad_input"
+    status = 400
+
+
+class ImageDecodeError(BadInputError):
+    code = "image_undecodable"
+    status = 422
+
+
+class ImageTooLargeError(BadInputError):
+    code = "image_too_large"
+    status = 413
+
+
+class ImageTooSmallError(BadInputError):
+    code = "image_too_small"
+    status = 422
+
+
+class NotFoundError(VeronicaError):
+    code = "not_found"
+    status = 404
+
+
+class UserNotFoundError(NotFoundError):
+    code = "user_not_found"
+
+
+class ConflictError(VeronicaError):
+    code = "conflict"
+    status = 409
+
+
+class UserExistsError(ConflictError):
+    code = "user_exists"
+
+
+class ReenrollmentRequiredError(ConflictError):
+    """The user's templates were made by another embedding model: comparing
+    vectors from two models would give meaningless scores, so we refuse."""
+
+    code = "reenrollment_required"
+
+
+class TemplateKeyError(VeronicaError):
+    """Missing or wrong template key: we refuse rather than return garbage matches."""
+
+    code = "template_key_invalid"
+    status = 500
+
+
+class ModelError(VeronicaError):
+    """A model file is missing, has the wrong hash, or fails to load."""
+
+    code = "model_unavailable"
+    status = 503
+
+
+class ConfigurationError(VeronicaError):
+    code = "configuration_invalid"
+    status = 500

@@ -1,0 +1,1 @@
+"""Face System: per-frame stages and the engine that owns the loaded models."""

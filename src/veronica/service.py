@@ -1,0 +1,100 @@
+"""``FaceService``: enroll, verify and identify over the engine and the template
+store. The CLI and the API both call this, so they behave the same."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from veronica.errors import BadInputError
+from veronica.pipeline.engine import FaceEngine, FaceRejectedError
+from veronica.pipeline.quality import STRICT_ENROLLMENT, QualityPolicy
+from veronica.pipeline.runner import AnalysisOptions
+from veronica.pipeline.types import RejectReason
+from veronica.recognition import IdentifyResult, VerifyResult, identify, verify
+from veronica.settings import Settings
+from veronica.storage import TemplateCipher, TemplateStore, make_engine, upgrade_database
+
+logger = logging.getLogger(__name__)
+
+# Login frames: usual quality limits, refuse a second face half as large or more.
+PROBE_OPTIONS = AnalysisOptions(gate=QualityPolicy(), max_second_face_ratio=0.5, pad=False)
+ENROLL_OPTIONS = AnalysisOptions(gate=STRICT_ENROLLMENT, max_second_face_ratio=0.5, pad=False)
+MAX_ENROLL_IMAGES = 10
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    name: str
+    templates_added: int
+    quality_scores: tuple[float, ...]
+
+
+class FaceService:
+    def __init__(self, engine: FaceEngine, store: TemplateStore, threshold: float) -> None:
+        self.engine = engine
+        self.store = store
+        self.threshold = threshold
+
+    @classmethod
+    def open(cls, settings: Settings, engine: FaceEngine) -> FaceService:
+        """Migrate the database, check the template key, and wrap it with the engine."""
+        url = settings.resolved_database_url
+        upgrade_database(url)
+        store = TemplateStore(make_engine(url), TemplateCipher.from_setting(settings.template_key))
+        store.check_key()
+        threshold = (
+            settings.match_threshold
+            if settings.match_threshold is not None
+            else engine.default_threshold
+        )
+        return cls(engine, store, threshold)
+
+    def enroll(self, name: str, images: list[bytes], keep_images: bool = False) -> EnrollResult:
+        """Enroll all images or none: each must pass the strict quality gate and
+        show the same person as the others (a mixed-up photo would poison the template)."""
+        if not images:
+            raise BadInputError("give at least one image to enroll")
+        if len(images) > MAX_ENROLL_IMAGES:
+            raise BadInputError(f"at most {MAX_ENROLL_IMAGES} images per enrollment")
+        analyses = []
+        for index, image in enumerate(images):
+            analysis = self.engine.analyze(image, ENROLL_OPTIONS)
+            if analysis.rejection is not None:
+                raise FaceRejectedError(
+                    analysis.rejection,
+                    f"image {index + 1}: {FaceRejectedError(analysis.rejection).message}",
+                )
+            analyses.append(analysis)
+        vectors = [a.embedding for a in analyses if a.embedding is not None]
+        for i in range(1, len(vectors)):
+            similarity = self.engine.compare(vectors[0], vectors[i])
+            if similarity < self.threshold:
+                raise BadInputError(
+                    f"image {i + 1} does not show the same person as image 1; "
+                    "enroll one person at a time"
+                )
+        if self.store.get_user(name) is None:
+            self.store.create_user(name)
+        for image, analysis, vector in zip(images, analyses, vectors, strict=True):
+            self.store.add_template(
+                name,
+                vector,
+                model_id=self.engine.model_id,
+                quality=analysis.quality_score,
+                keep_image=image if keep_images else None,
+            )
+        return EnrollResult(name, len(vectors), tuple(a.quality_score for a in analyses))
+
+    def verify(self, name: str, image: bytes) -> VerifyResult:
+        templates = self.store.user_templates(name, self.engine.model_id)
+        probe = self.engine.embed(image, PROBE_OPTIONS)
+        return verify(probe, templates, self.threshold)
+
+    def identify(self, image: bytes, top_k: int = 5) -> IdentifyResult:
+        gallery = self.store.gallery(self.engine.model_id)
+        probe = self.engine.embed(image, PROBE_OPTIONS)
+        return identify(probe, gallery, self.threshold, top_k=top_k)
+
+
+__all__ = ["EnrollResult", "FaceService", "RejectReason"]
