@@ -239,6 +239,13 @@ def eval_lfw(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write ROC + DET curves (PNG).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N pairs.")] = None,
+    threshold: Annotated[
+        str | None,
+        typer.Option(
+            help="Score at this fixed threshold ('default' = the embedder's) instead "
+            "of tuning one per fold."
+        ),
+    ] = None,
 ) -> None:
     """Verification accuracy on LFW-style pairs (faces not found count as errors)."""
     from rich.progress import Progress
@@ -251,13 +258,14 @@ def eval_lfw(
     with reported_errors():
         rows = read_pairs(pairs, root, limit)
         engine = load_engine(settings)
+        fixed = _parse_threshold(threshold, engine.default_threshold)
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("embedding", total=None)
 
             def tick(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            report, scores, labels = run_lfw(engine, rows, folds, tick)
+            report, scores, labels = run_lfw(engine, rows, folds, tick, fixed)
     out.print_json(json.dumps(report.to_json_dict()))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -267,6 +275,81 @@ def eval_lfw(
 
         plot.parent.mkdir(parents=True, exist_ok=True)
         plot_roc_det(scores, labels, plot, title=f"{pairs.name} — {engine.model_id}")
+
+
+@eval_app.command("pad")
+def eval_pad(
+    labels: Annotated[Path, typer.Option(help="CSV with header path,label[,attack_type,source].")],
+    root: Annotated[Path, typer.Option(help="Folder the CSV paths are relative to.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Live-score threshold (default: BPCER 5 % here)."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
+) -> None:
+    """Passive PAD score on labelled single images: AUC, APCER per attack type, BPCER."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.pad_images import read_labels, run_pad_images
+    from veronica.pipeline.engine import FaceEngine
+
+    settings = load_settings()
+    if not root.is_dir():
+        fail(f"{root}: no such folder")
+    with reported_errors():
+        rows = read_labels(labels, root, limit)
+        engine = FaceEngine.load(engine_config(settings, with_pad=True))
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("scoring", total=len(rows))
+            report = run_pad_images(
+                engine, rows, threshold, lambda done, _: progress.update(task, completed=done)
+            )
+    out.print_json(json.dumps(report.to_json_dict()))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+
+
+@eval_app.command("people")
+def eval_people(
+    identities: Annotated[Path, typer.Option(help="CSV with header path,identity.")],
+    root: Annotated[Path, typer.Option(help="Folder the CSV paths are relative to.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """Enroll one photo per person into a fresh temporary store, then verify and
+    identify every other photo: FRR, FAR and rank-1 rate of the whole product path."""
+    import tempfile
+
+    from veronica.evaluation.people import read_identities, run_people_eval
+    from veronica.service import FaceService
+    from veronica.storage import generate_key
+
+    settings = load_settings()
+    with reported_errors(), tempfile.TemporaryDirectory() as tmp:
+        people = read_identities(identities, root)
+        scratch = settings.model_copy(
+            update={"database_url": f"sqlite:///{tmp}/eval.db", "template_key": generate_key()}
+        )
+        report = run_people_eval(FaceService.open(scratch, load_engine(settings)), people)
+    out.print_json(json.dumps(report.to_json_dict()))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+
+
+def _parse_threshold(value: str | None, default: float) -> float | None:
+    if value is None:
+        return None
+    if value == "default":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        fail(f"--threshold must be a number in [-1, 1] or 'default', got {value!r}")
+    if not -1.0 <= number <= 1.0:
+        fail(f"--threshold must be in [-1, 1], got {number}")
+    return number
 
 
 def load_engine(settings: Settings) -> FaceEngine:

@@ -106,8 +106,14 @@ def pair_scores(
 
 
 def run_lfw(
-    engine: FaceEngine, rows: list[PairRow], folds: int, progress: ProgressFn | None = None
+    engine: FaceEngine,
+    rows: list[PairRow],
+    folds: int,
+    progress: ProgressFn | None = None,
+    fixed_threshold: float | None = None,
 ) -> tuple[VerificationReport, NDArray[np.float64], NDArray[np.bool_]]:
+    """Embed, score and report. ``fixed_threshold`` scores every fold at that
+    threshold instead of tuning one on the other folds."""
     start = time.perf_counter()
     paths = sorted({p for row in rows for p in (row.img1, row.img2)})
     embeddings = embed_images(engine, paths, progress)
@@ -119,5 +125,6 @@ def run_lfw(
         folds=folds,
         seconds=time.perf_counter() - start,
         failures_to_enroll=failures,
+        fixed_threshold=fixed_threshold,
     )
     return report, scores, labels

@@ -270,8 +270,16 @@ def lfw_folds(n_pairs: int, folds: int = 10) -> npt.NDArray[np.int64]:
     return np.arange(n_pairs, dtype=np.int64) // (n_pairs // folds)
 
 
-def kfold_accuracy(scores: npt.ArrayLike, labels: npt.ArrayLike, folds: int = 10) -> KFoldResult:
+def kfold_accuracy(
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    folds: int = 10,
+    fixed_threshold: float | None = None,
+) -> KFoldResult:
     """LFW-protocol accuracy: for each fold, pick the threshold on the others, test on it.
+
+    With ``fixed_threshold`` nothing is tuned: every fold is scored at that
+    threshold (how a deployed system with a calibrated threshold performs).
 
     The threshold of fold i is ``best_threshold`` on the pairs of all other
     folds, so no fold is scored with a threshold tuned on itself. ``folds=1``
@@ -289,7 +297,11 @@ def kfold_accuracy(scores: npt.ArrayLike, labels: npt.ArrayLike, folds: int = 10
     for fold in range(folds):
         test = fold_of_pair == fold
         train = ~test if folds > 1 else test
-        threshold = _best_threshold(score_array[train], label_array[train])
+        threshold = (
+            _best_threshold(score_array[train], label_array[train])
+            if fixed_threshold is None
+            else fixed_threshold
+        )
         thresholds.append(threshold)
         accuracies.append(_accuracy(score_array[test], label_array[test], threshold))
     return KFoldResult(
@@ -307,6 +319,7 @@ def verification_report(
     folds: int,
     seconds: float,
     failures_to_enroll: int,
+    fixed_threshold: float | None = None,
 ) -> VerificationReport:
     """Everything the CLI reports for one verification run.
 
@@ -319,7 +332,7 @@ def verification_report(
     if not math.isfinite(seconds) or seconds < 0:
         raise BadInputError(f"seconds must be a finite duration >= 0, got {seconds}")
     score_array, label_array = scores_and_labels(scores, labels, both_classes=True)
-    kfold = kfold_accuracy(score_array, label_array, folds)
+    kfold = kfold_accuracy(score_array, label_array, folds, fixed_threshold)
     roc = roc_curve(score_array, label_array)
     return VerificationReport(
         accuracy_mean=kfold.mean,

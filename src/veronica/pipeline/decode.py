@@ -75,6 +75,8 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"image has too many pixels: {exc}") from exc
         except (UnidentifiedImageError, OSError) as exc:
             raise ImageDecodeError("not a JPEG, PNG or WebP image") from exc
         if image.format not in ALLOWED_FORMATS:

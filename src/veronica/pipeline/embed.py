@@ -92,7 +92,7 @@ class FrFeatureEmbedder:
 
     model_id = "fr_feature-faceplugin-0.0.1"
     dim = 512
-    default_threshold = 0.40
+    default_threshold = 0.29
 
     def __init__(self, models_dir: Path, threads: int = 1) -> None:
         self._session = onnx_session(verified_path(FR_FEATURE, models_dir), threads)

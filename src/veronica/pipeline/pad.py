@@ -35,7 +35,13 @@ class PadScore:
 class PadScorer(Protocol):
     model_id: str
 
-    def score(self, bgr: NDArray[np.uint8], face_box: Box) -> PadScore: ...
+    def score(self, bgr: NDArray[np.uint8], face_box: Box) -> PadScore:
+        """Score the face at ``face_box`` in a full frame, with the model's context crop."""
+        ...
+
+    def score_crop(self, crop_bgr: NDArray[np.uint8]) -> float:
+        """Score an image that is already the crop the model should see."""
+        ...
 
 
 def context_crop_box(box: Box, width: int, height: int, scale: float = 2.7) -> tuple[Box, float]:

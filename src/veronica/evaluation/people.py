@@ -1,0 +1,140 @@
+"""Enroll → verify → identify over a folder of people (``veronica eval people``).
+
+Runs the product path end to end: the real ``FaceService`` with its quality
+gates and an encrypted store. Per identity, the first photo that passes the
+enrollment gate is enrolled; every other photo of every enrolled identity is a
+genuine probe, checked 1:1 against its own identity and against every other
+enrolled identity (impostor attempts), and identified 1:N. Identities whose
+photos were all used up or never enrolled are not probed.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from veronica.errors import BadInputError, VeronicaError
+from veronica.service import PROBE_OPTIONS, FaceService
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class PeopleReport:
+    identities: int
+    enrolled: int
+    failures_to_enroll: int
+    """Identities none of whose photos passed the enrollment gate."""
+    genuine_attempts: int
+    false_rejects: int
+    """Genuine 1:1 attempts refused (below threshold or rejected by a quality gate)."""
+    impostor_attempts: int
+    false_accepts: int
+    rank1_correct: int
+    """Genuine probes whose 1:N answer is the right person."""
+    threshold: float
+    seconds: float
+
+    @property
+    def frr(self) -> float:
+        return self.false_rejects / self.genuine_attempts if self.genuine_attempts else 0.0
+
+    @property
+    def far(self) -> float:
+        return self.false_accepts / self.impostor_attempts if self.impostor_attempts else 0.0
+
+    @property
+    def rank1(self) -> float:
+        return self.rank1_correct / self.genuine_attempts if self.genuine_attempts else 0.0
+
+    def to_json_dict(self) -> dict[str, float | int]:
+        return {
+            "identities": self.identities,
+            "enrolled": self.enrolled,
+            "failures_to_enroll": self.failures_to_enroll,
+            "genuine_attempts": self.genuine_attempts,
+            "false_rejects": self.false_rejects,
+            "frr": self.frr,
+            "impostor_attempts": self.impostor_attempts,
+            "false_accepts": self.false_accepts,
+            "far": self.far,
+            "rank1_identification": self.rank1,
+            "threshold": self.threshold,
+            "seconds": self.seconds,
+        }
+
+
+def read_identities(csv_path: Path, root: Path) -> dict[str, list[Path]]:
+    """``path,identity,...`` rows → photos per identity, in file order."""
+    if not csv_path.is_file():
+        raise BadInputError(f"{csv_path}: no such file")
+    people: dict[str, list[Path]] = defaultdict(list)
+    with csv_path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not {"path", "identity"} <= set(reader.fieldnames or []):
+            raise BadInputError(f"{csv_path}: header must contain path,identity")
+        for line, row in enumerate(reader, start=2):
+            path = root / (row.get("path") or "").strip()
+            identity = (row.get("identity") or "").strip()
+            if not identity or not path.is_file():
+                raise BadInputError(f"{csv_path}:{line}: missing identity or image {path}")
+            people[identity].append(path)
+    if not people:
+        raise BadInputError(f"{csv_path}: no rows")
+    return dict(people)
+
+
+def run_people_eval(
+    service: FaceService, people: dict[str, list[Path]], progress: ProgressFn | None = None
+) -> PeopleReport:
+    start = time.perf_counter()
+    probes: list[tuple[str, Path]] = []
+    enrolled: list[str] = []
+    for identity, photos in people.items():
+        for index, photo in enumerate(photos):
+            try:
+                service.enroll(identity, [photo.read_bytes()])
+            except VeronicaError:
+                continue
+            enrolled.append(identity)
+            probes.extend((identity, p) for p in photos[index + 1 :])
+            break
+
+    genuine = rejects = impostor = accepts = rank1 = 0
+    gallery = service.store.gallery(service.engine.model_id)
+    for done, (identity, photo) in enumerate(probes, start=1):
+        genuine += 1
+        if progress is not None:
+            progress(done, len(probes))
+        try:
+            probe = service.engine.embed(photo.read_bytes(), PROBE_OPTIONS)
+        except VeronicaError:
+            rejects += 1  # a photo refused by the quality gate fails its owner
+            continue
+        similarities = dict(
+            zip(gallery.users, gallery.user_similarities(probe).tolist(), strict=True)
+        )
+        for name, similarity in similarities.items():
+            if name == identity:
+                rejects += similarity < service.threshold
+            else:
+                impostor += 1
+                accepts += similarity >= service.threshold
+        best = max(similarities, key=lambda n: similarities[n])
+        rank1 += best == identity and similarities[best] >= service.threshold
+    return PeopleReport(
+        identities=len(people),
+        enrolled=len(enrolled),
+        failures_to_enroll=len(people) - len(enrolled),
+        genuine_attempts=genuine,
+        false_rejects=rejects,
+        impostor_attempts=impostor,
+        false_accepts=accepts,
+        rank1_correct=rank1,
+        threshold=service.threshold,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,640 @@
+"""The command line end to end: the real engine, a fresh SQLite database per test.
+
+Every invocation goes through ``Cli.__call__``, which fails the test if the command
+crashed with an exception or printed a Python traceback: bad input must always end
+in one clear ``error:`` line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from support import DATA, face_path, models_dir
+from veronica.cli import EXIT_BAD_INPUT, EXIT_NO, EXIT_SETUP, app
+from veronica.pipeline.engine import FaceEngine
+from veronica.pipeline.models import ALL_MODELS
+from veronica.settings import DEVELOPMENT_TEMPLATE_KEY
+from veronica.storage import TemplateCipher, generate_key
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+REPORT_KEYS = [
+    "accuracy_mean",
+    "accuracy_std",
+    "auc",
+    "eer",
+    "tar_at_far_1e-3",
+    "tar_at_far_1e-4",
+    "threshold",
+    "failures_to_enroll",
+    "pairs",
+    "seconds",
+    "fold_accuracies",
+]
+
+# Five same-person and five different-person pairs, interleaved so that with
+# --folds 2 each fold holds both classes (fold 1: rows 1-5, fold 2: rows 6-10).
+EASY_PAIRS = [
+    ("faces/obama/1.jpg", "faces/obama/2.jpg", 1),
+    ("faces/obama/1.jpg", "faces/biden/1.jpg", 0),
+    ("faces/biden/1.jpg", "faces/biden/2.jpg", 1),
+    ("faces/alex_lacamoire/1.jpg", "faces/rose_leslie/1.jpg", 0),
+    ("faces/alex_lacamoire/1.jpg", "faces/alex_lacamoire/3.jpg", 1),
+    ("faces/obama/3.jpg", "faces/alex_lacamoire/2.jpg", 0),
+    ("faces/rose_leslie/1.jpg", "faces/rose_leslie/2.jpg", 1),
+    ("faces/biden/2.jpg", "faces/rose_leslie/2.jpg", 0),
+    ("faces/obama/2.jpg", "faces/obama/3.jpg", 1),
+    ("faces/alex_lacamoire/3.jpg", "faces/obama/1.jpg", 0),
+]
+
+Row = tuple[str, str, object]
+
+
+def plain(text: str) -> str:
+    """Output without ANSI colour codes (in case FORCE_COLOR is set)."""
+    return _ANSI.sub("", text)
+
+
+def flat(text: str) -> str:
+    """Output as one space-separated line, so content checks ignore line wrapping."""
+    return " ".join(plain(text).split())
+
+
+class Cli:
+    """Runs ``veronica`` in-process with an isolated environment."""
+
+    def __init__(self, env: dict[str, str | None], tmp_path: Path) -> None:
+        self.env = env
+        self.tmp_path = tmp_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args: object, **env: str | None) -> Result:
+        result = self.runner.invoke(app, [str(a) for a in args], env={**self.env, **env})
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(
+                f"veronica {' '.join(map(str, args))} crashed with {result.exception!r} "
+                "instead of printing one error line"
+            ) from result.exception
+        assert "Traceback" not in result.output, result.output
+        return result
+
+    def users(self) -> list[tuple[str, int]]:
+        """(name, template count) rows of ``users list``."""
+        result = self("users", "list")
+        assert result.exit_code == 0, result.output
+        rows = []
+        for line in plain(result.stdout).splitlines():
+            cells = [c.strip() for c in line.strip().strip("│").split("│")]
+            if len(cells) == 3 and cells[1].isdigit():
+                rows.append((cells[0], int(cells[1])))
+        return rows
+
+    def enroll(self, name: str, *photos: Path) -> None:
+        result = self("enroll", name, *photos)
+        assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    models = models_dir()
+    # No stray .env from the working directory, no VERONICA_* from the caller's shell.
+    monkeypatch.chdir(tmp_path)
+    env: dict[str, str | None] = {k: None for k in os.environ if k.upper().startswith("VERONICA_")}
+    env.update(
+        VERONICA_DATA_DIR=str(tmp_path / "data"),
+        VERONICA_MODELS_DIR=str(models),
+        # Rich sizes output from the terminal; pin the width that piped output gets.
+        COLUMNS="80",
+    )
+    return Cli(env, tmp_path)
+
+
+def write_pairs(path: Path, rows: list[Row], header: str = "img1,img2,same") -> Path:
+    lines = [header, *(f"{a},{b},{same}" for a, b, same in rows)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def error_text(result: Result) -> str:
+    return flat(result.stderr)
+
+
+# -- keygen -----------------------------------------------------------------------------
+
+
+def test_keygen_prints_a_random_32_byte_urlsafe_base64_key(cli: Cli) -> None:
+    first, second = cli("keygen"), cli("keygen")
+    assert first.exit_code == 0 and second.exit_code == 0
+    key = plain(first.stdout).strip()
+    assert "\n" not in key
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}=", key), key
+    assert len(base64.urlsafe_b64decode(key)) == 32
+    assert plain(second.stdout).strip() != key
+    TemplateCipher.from_setting(key)  # usable as VERONICA_TEMPLATE_KEY
+
+
+# -- enroll -----------------------------------------------------------------------------
+
+
+def test_enroll_two_photos(cli: Cli) -> None:
+    result = cli("enroll", "obama", face_path("obama", 1), face_path("obama", 2))
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout).startswith("enrolled obama: 2 template(s), quality ")
+    assert cli.users() == [("obama", 2)]
+
+
+@pytest.mark.parametrize(
+    ("bad_photo", "reason", "message"),
+    [
+        ("dark.jpg", "too_dark", "image 2: the face is too dark"),
+        ("no_face.jpg", "no_face", "image 2: no face found in the image"),
+    ],
+)
+def test_enroll_rejects_a_bad_photo_with_its_reason_and_stores_nothing(
+    cli: Cli, bad_photo: str, reason: str, message: str
+) -> None:
+    result = cli("enroll", "alice", face_path("obama", 1), DATA / bad_photo)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stdout == ""
+    assert cli.users() == []  # image 1 was fine, but nothing is stored
+    assert message in error_text(result)
+    assert reason in error_text(result), "the machine-readable reason is not shown"
+
+
+def test_enroll_rejects_photos_of_two_different_people(cli: Cli) -> None:
+    result = cli("enroll", "mixed", face_path("obama", 1), face_path("biden", 1))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "image 2 does not show the same person as image 1" in error_text(result)
+    assert cli.users() == []
+
+
+def test_enroll_nonexistent_path(cli: Cli) -> None:
+    missing = cli.tmp_path / "missing.jpg"
+    result = cli("enroll", "alice", face_path("obama", 1), missing)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert error_text(result) == f"error: {missing}: no such file"
+    assert cli.users() == []
+
+
+def test_enroll_a_folder_instead_of_a_photo(cli: Cli) -> None:
+    result = cli("enroll", "alice", DATA / "faces")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "no such file" in error_text(result)
+
+
+def test_enroll_truncated_image_is_undecodable(cli: Cli) -> None:
+    result = cli("enroll", "alice", DATA / "truncated.jpg")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert cli.users() == []
+    assert "damaged or truncated" in error_text(result)
+    assert "image_undecodable" in error_text(result), "the error code is not shown"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "user name must not be empty"),
+        ("   ", "user name must not be empty"),
+        ("ali\x01ce", "user name must not contain control characters"),
+        ("ali\nce", "user name must not contain control characters"),
+        ("a" * 129, "user name must be at most 128 characters"),
+    ],
+    ids=["empty", "blank", "control-char", "newline", "too-long"],
+)
+def test_enroll_rejects_a_bad_user_name(cli: Cli, name: str, message: str) -> None:
+    result = cli("enroll", name, face_path("obama", 1))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert message in error_text(result)
+    assert cli.users() == []
+
+
+def test_enroll_without_photos_is_a_usage_error(cli: Cli) -> None:
+    result = cli("enroll", "alice")
+    assert result.exit_code == 2
+    assert "Missing argument" in flat(result.output)
+
+
+# -- verify -----------------------------------------------------------------------------
+
+
+def _similarity(result: Result) -> tuple[float, float]:
+    match = re.search(r"similarity (-?\d\.\d+) \(threshold (-?\d\.\d+)\)", flat(result.stdout))
+    assert match, result.stdout
+    return float(match[1]), float(match[2])
+
+
+def test_verify_same_person_other_photo_matches(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1), face_path("obama", 2))
+    result = cli("verify", "obama", face_path("obama", 3))
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout).startswith("match similarity")
+    similarity, threshold = _similarity(result)
+    assert similarity >= threshold
+
+
+def test_verify_another_person_does_not_match(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1), face_path("obama", 2))
+    result = cli("verify", "obama", face_path("biden", 1))
+    assert result.exit_code == EXIT_NO
+    assert flat(result.stdout).startswith("no match similarity")
+    similarity, threshold = _similarity(result)
+    assert similarity < threshold
+
+
+def test_verify_unknown_user(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1))
+    result = cli("verify", "nobody", face_path("obama", 3))
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stdout == ""
+    assert "no user named 'nobody'" in error_text(result)
+
+
+def test_verify_refuses_a_photo_with_two_faces(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1))
+    result = cli("verify", "obama", DATA / "multi" / "two_faces.jpg")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stdout == ""
+    assert "more than one face in the image" in error_text(result)
+
+
+def test_verify_nonexistent_photo(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1))
+    missing = cli.tmp_path / "nope.png"
+    result = cli("verify", "obama", missing)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert error_text(result) == f"error: {missing}: no such file"
+
+
+# -- identify ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_enrolled(cli: Cli) -> Cli:
+    cli.enroll("obama", face_path("obama", 1), face_path("obama", 2))
+    cli.enroll("biden", face_path("biden", 1))
+    cli.enroll("alex_lacamoire", face_path("alex_lacamoire", 1), face_path("alex_lacamoire", 2))
+    return cli
+
+
+@pytest.mark.parametrize(
+    ("probe", "person"),
+    [
+        (face_path("obama", 3), "obama"),
+        (face_path("biden", 2), "biden"),
+        (face_path("alex_lacamoire", 3), "alex_lacamoire"),
+    ],
+)
+def test_identify_finds_the_right_person_among_three(
+    three_enrolled: Cli, probe: Path, person: str
+) -> None:
+    result = three_enrolled("identify", probe)
+    assert result.exit_code == 0, result.output
+    lines = plain(result.stdout).strip().splitlines()
+    assert lines[-1] == f"identified {person}"
+    first_row = next(line for line in lines if line.startswith("│"))
+    assert first_row.split("│")[1].strip() == person  # ranked first in the table
+
+
+def test_identify_unknown_person_is_not_recognised(three_enrolled: Cli) -> None:
+    result = three_enrolled("identify", DATA / "portrait.png")
+    assert result.exit_code == EXIT_NO
+    assert "not recognised" in flat(result.stdout)
+    assert "identified" not in flat(result.stdout)
+
+
+def test_identify_with_an_empty_gallery(cli: Cli) -> None:
+    result = cli("identify", face_path("obama", 3))
+    assert result.exit_code == EXIT_NO
+    assert "not recognised" in flat(result.stdout)
+
+
+def test_identify_photo_without_a_face(three_enrolled: Cli) -> None:
+    result = three_enrolled("identify", DATA / "no_face.jpg")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "no face found in the image" in error_text(result)
+
+
+def test_identify_top_out_of_range_is_a_usage_error(three_enrolled: Cli) -> None:
+    result = three_enrolled("identify", face_path("obama", 3), "--top", "0")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+
+
+# -- users ------------------------------------------------------------------------------
+
+
+def test_users_list_empty_and_sorted(cli: Cli) -> None:
+    assert cli.users() == []
+    cli.enroll("obama", face_path("obama", 1), face_path("obama", 2))
+    cli.enroll("biden", face_path("biden", 1))
+    assert cli.users() == [("biden", 1), ("obama", 2)]
+
+
+def test_users_delete(cli: Cli) -> None:
+    cli.enroll("obama", face_path("obama", 1), face_path("obama", 2))
+    cli.enroll("biden", face_path("biden", 1))
+
+    result = cli("users", "delete", "obama")
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout) == "deleted obama (2 template(s) erased)"
+    assert cli.users() == [("biden", 1)]
+
+    gone = cli("verify", "obama", face_path("obama", 3))
+    assert gone.exit_code == EXIT_BAD_INPUT
+    assert "no user named 'obama'" in error_text(gone)
+
+    again = cli("users", "delete", "obama")
+    assert again.exit_code == EXIT_BAD_INPUT
+    assert "no user named 'obama'" in error_text(again)
+    assert cli.users() == [("biden", 1)]
+
+
+def test_users_delete_bad_name(cli: Cli) -> None:
+    result = cli("users", "delete", "")
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert "user name must not be empty" in error_text(result)
+
+
+def test_user_supplied_text_is_printed_verbatim(cli: Cli) -> None:
+    """Names and paths are data, not Rich markup: brackets must survive (and never crash)."""
+    missing = cli.tmp_path / "scan [/draft].jpg"
+    result = cli("verify", "someone", missing)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert f"{missing}: no such file" in error_text(result)
+
+    name = "ana [b] [/x]"
+    result = cli("enroll", name, face_path("obama", 1))
+    assert result.exit_code == 0
+    assert f"enrolled {name}: 1 template(s)" in flat(result.stdout)
+    assert cli.users() == [(name, 1)]
+    result = cli("users", "delete", name)
+    assert flat(result.stdout) == f"deleted {name} (1 template(s) erased)"
+
+
+# -- template key -----------------------------------------------------------------------
+
+
+def test_wrong_template_key_is_refused_never_a_match(cli: Cli) -> None:
+    key, other = generate_key(), generate_key()
+    enrolled = cli(
+        "enroll", "obama", face_path("obama", 1), face_path("obama", 2), VERONICA_TEMPLATE_KEY=key
+    )
+    assert enrolled.exit_code == 0, enrolled.output
+
+    for args in (("verify", "obama", face_path("obama", 3)), ("identify", face_path("obama", 3))):
+        result = cli(*args, VERONICA_TEMPLATE_KEY=other)
+        assert result.exit_code == EXIT_SETUP
+        assert result.stdout == ""
+        assert "template key does not match" in error_text(result)
+        assert "VERONICA_TEMPLATE_KEY" in error_text(result)
+
+    listed = cli("users", "list", VERONICA_TEMPLATE_KEY=other)
+    assert listed.exit_code == EXIT_SETUP
+
+    right = cli("verify", "obama", face_path("obama", 3), VERONICA_TEMPLATE_KEY=key)
+    assert right.exit_code == 0, right.output
+
+
+def test_malformed_template_key(cli: Cli) -> None:
+    result = cli("users", "list", VERONICA_TEMPLATE_KEY="not a key!")
+    assert result.exit_code == EXIT_SETUP
+    assert "template key is neither base64 nor hex" in error_text(result)
+
+
+def test_production_refuses_the_development_key(cli: Cli) -> None:
+    result = cli(
+        "users",
+        "list",
+        VERONICA_ENVIRONMENT="production",
+        VERONICA_TEMPLATE_KEY=DEVELOPMENT_TEMPLATE_KEY,
+    )
+    assert result.exit_code == EXIT_SETUP
+    assert result.stdout == ""
+    assert "invalid settings" in error_text(result)
+    assert "VERONICA_TEMPLATE_KEY must be set" in error_text(result)
+
+
+# -- models -----------------------------------------------------------------------------
+
+
+def test_models_check_lists_every_model(cli: Cli) -> None:
+    result = cli("models", "check")
+    assert result.exit_code == 0, result.output
+    table = plain(result.stdout)
+    assert "FAIL" not in table
+    for spec in ALL_MODELS:
+        assert spec.name in table, f"{spec.name} missing from the table:\n{table}"
+
+
+def test_models_check_with_no_models_fails(cli: Cli) -> None:
+    empty = cli.tmp_path / "no-models"
+    empty.mkdir()
+    result = cli("models", "check", VERONICA_MODELS_DIR=str(empty))
+    assert result.exit_code == EXIT_SETUP
+    assert "FAIL" in plain(result.stdout)
+    assert error_text(result) == "error: some model checks failed"
+
+
+def test_commands_needing_models_fail_cleanly_without_them(cli: Cli) -> None:
+    empty = cli.tmp_path / "no-models"
+    empty.mkdir()
+    result = cli("enroll", "alice", face_path("obama", 1), VERONICA_MODELS_DIR=str(empty))
+    assert result.exit_code == EXIT_SETUP
+    assert "not found" in error_text(result) and "veronica models fetch" in error_text(result)
+
+
+# -- eval lfw ---------------------------------------------------------------------------
+
+
+def _eval(cli: Cli, pairs: Path, *extra: object) -> Result:
+    return cli("eval", "lfw", "--pairs", pairs, "--root", DATA, *extra)
+
+
+def test_eval_lfw_report_json_and_plot(cli: Cli) -> None:
+    pairs = write_pairs(cli.tmp_path / "pairs.csv", EASY_PAIRS)
+    report_path, plot_path = cli.tmp_path / "out" / "report.json", cli.tmp_path / "out" / "roc.png"
+    result = _eval(cli, pairs, "--folds", "2", "--json", report_path, "--plot", plot_path)
+    assert result.exit_code == 0, result.output
+
+    report = json.loads(report_path.read_text())
+    assert list(report) == REPORT_KEYS
+    assert json.loads(plain(result.stdout)) == report
+    assert report["pairs"] == 10
+    assert report["failures_to_enroll"] == 0
+    assert report["accuracy_mean"] == 1.0
+    assert report["accuracy_std"] == 0.0
+    assert report["fold_accuracies"] == [1.0, 1.0]
+    assert report["auc"] == 1.0
+    assert report["eer"] == 0.0
+    assert 0.0 <= report["tar_at_far_1e-3"] <= 1.0
+    assert 0.0 <= report["tar_at_far_1e-4"] <= 1.0
+    assert -1.0 <= report["threshold"] <= 1.0
+    assert report["seconds"] > 0
+    assert plot_path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_eval_lfw_pair_without_a_face_is_a_failure_and_an_error(cli: Cli) -> None:
+    rows: list[Row] = [*EASY_PAIRS[:9], ("no_face.jpg", "faces/biden/1.jpg", 0)]
+    pairs = write_pairs(cli.tmp_path / "pairs.csv", rows)
+    report_path = cli.tmp_path / "report.json"
+    result = _eval(cli, pairs, "--folds", "1", "--json", report_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert report["failures_to_enroll"] == 1
+    assert report["pairs"] == 10  # counted, not dropped
+    assert report["accuracy_mean"] == pytest.approx(0.9)  # and counted wrong
+
+
+@pytest.mark.parametrize("threshold", ["default", "0.5"])
+def test_eval_lfw_fixed_threshold(cli: Cli, face_engine: FaceEngine, threshold: str) -> None:
+    pairs = write_pairs(cli.tmp_path / "pairs.csv", EASY_PAIRS)
+    report_path = cli.tmp_path / "report.json"
+    result = _eval(cli, pairs, "--folds", "2", "--threshold", threshold, "--json", report_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    expected = face_engine.default_threshold if threshold == "default" else float(threshold)
+    assert report["threshold"] == pytest.approx(expected)
+    assert report["accuracy_mean"] == 1.0
+
+
+def _bad_eval_cases() -> list[tuple[str, Callable[[Path], list[object]], str]]:
+    def csv(tmp: Path, rows: list[Row], header: str = "img1,img2,same") -> Path:
+        return write_pairs(tmp / "pairs.csv", rows, header)
+
+    return [
+        (
+            "missing-csv",
+            lambda tmp: ["--pairs", tmp / "nope.csv", "--root", DATA],
+            "nope.csv: no such file",
+        ),
+        (
+            "wrong-header",
+            lambda tmp: ["--pairs", csv(tmp, EASY_PAIRS, "a,b,label"), "--root", DATA],
+            "header must contain img1,img2,same",
+        ),
+        (
+            "missing-image",
+            lambda tmp: [
+                "--pairs",
+                csv(tmp, [*EASY_PAIRS[:9], ("faces/obama/9.jpg", "faces/obama/1.jpg", 1)]),
+                "--root",
+                DATA,
+            ],
+            "pairs.csv:11: image",
+        ),
+        (
+            "bad-same-flag",
+            lambda tmp: [
+                "--pairs",
+                csv(tmp, [("faces/obama/1.jpg", "faces/obama/2.jpg", "maybe")]),
+                "--root",
+                DATA,
+            ],
+            "'same' must be 1 or 0",
+        ),
+        (
+            "empty-csv",
+            lambda tmp: ["--pairs", csv(tmp, []), "--root", DATA],
+            "pairs.csv: no pairs",
+        ),
+        (
+            "missing-root",
+            lambda tmp: ["--pairs", csv(tmp, EASY_PAIRS), "--root", tmp / "nowhere"],
+            "nowhere: no such folder",
+        ),
+        (
+            "non-numeric-threshold",
+            lambda tmp: [
+                "--pairs",
+                csv(tmp, EASY_PAIRS),
+                "--root",
+                DATA,
+                "--folds",
+                "2",
+                "--threshold",
+                "high",
+            ],
+            "--threshold must be a number in [-1, 1] or 'default', got 'high'",
+        ),
+        (
+            "threshold-out-of-range",
+            lambda tmp: [
+                "--pairs",
+                csv(tmp, EASY_PAIRS),
+                "--root",
+                DATA,
+                "--folds",
+                "2",
+                "--threshold",
+                "1.5",
+            ],
+            "--threshold must be in [-1, 1]",
+        ),
+        (
+            "folds-do-not-divide-pairs",
+            lambda tmp: ["--pairs", csv(tmp, EASY_PAIRS), "--root", DATA, "--folds", "3"],
+            "10 pairs cannot be split into 3 equal folds",
+        ),
+        (
+            "single-class",
+            lambda tmp: [
+                "--pairs",
+                csv(tmp, [r for r in EASY_PAIRS if r[2] == 1]),
+                "--root",
+                DATA,
+                "--folds",
+                "1",
+            ],
+            "at least one positive (same) and one negative (different) pair",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [pytest.param(build, message, id=case) for case, build, message in _bad_eval_cases()],
+)
+def test_eval_lfw_bad_input(cli: Cli, build: Callable[[Path], list[object]], message: str) -> None:
+    report_path = cli.tmp_path / "report.json"
+    result = cli("eval", "lfw", *build(cli.tmp_path), "--json", report_path)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stdout == ""
+    assert not report_path.exists()
+    errors = error_text(result)
+    assert errors.startswith("error: ") and errors.count("error: ") == 1, errors
+    assert message in errors
+
+
+# -- one clear line ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["missing-photo", "two-people", "wrong-key", "bad-csv-header", "production-default-key"],
+)
+def test_every_failure_is_one_line_on_stderr(cli: Cli, case: str) -> None:
+    """The module's promise: one ``error:`` line, however long, wherever output goes."""
+    tmp = cli.tmp_path
+    if case == "missing-photo":
+        result = cli("enroll", "alice", tmp / ("a-rather-long-folder-name-" * 3) / "photo.jpg")
+    elif case == "two-people":
+        result = cli("enroll", "mixed", face_path("obama", 1), face_path("biden", 1))
+    elif case == "wrong-key":
+        cli.enroll("obama", face_path("obama", 1))
+        result = cli("users", "list", VERONICA_TEMPLATE_KEY=generate_key())
+    elif case == "bad-csv-header":
+        pairs = write_pairs(tmp / "pairs.csv", EASY_PAIRS, "first,second,label")
+        result = cli("eval", "lfw", "--pairs", pairs, "--root", DATA)
+    else:
+        result = cli("users", "list", VERONICA_ENVIRONMENT="production", VERONICA_TEMPLATE_KEY="")
+    assert result.exit_code != 0
+    lines = [line for line in plain(result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
