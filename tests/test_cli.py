@@ -505,6 +505,12 @@ def test_eval_lfw_fixed_threshold(cli: Cli, face_engine: FaceEngine, threshold: 
     assert report["accuracy_mean"] == 1.0
 
 
+def _binary_csv(tmp: Path, header: str) -> Path:
+    path = tmp / "binary.csv"
+    path.write_bytes(header.encode() + b"\n\xff\xfe\x00,\x81,1\n")
+    return path
+
+
 def _bad_eval_cases() -> list[tuple[str, Callable[[Path], list[object]], str]]:
     def csv(tmp: Path, rows: list[Row], header: str = "img1,img2,same") -> Path:
         return write_pairs(tmp / "pairs.csv", rows, header)
@@ -544,6 +550,11 @@ def _bad_eval_cases() -> list[tuple[str, Callable[[Path], list[object]], str]]:
             "empty-csv",
             lambda tmp: ["--pairs", csv(tmp, []), "--root", DATA],
             "pairs.csv: no pairs",
+        ),
+        (
+            "not-utf8",
+            lambda tmp: ["--pairs", _binary_csv(tmp, "img1,img2,same"), "--root", DATA],
+            "binary.csv: not a UTF-8 text file",
         ),
         (
             "missing-root",
@@ -611,6 +622,173 @@ def test_eval_lfw_bad_input(cli: Cli, build: Callable[[Path], list[object]], mes
     errors = error_text(result)
     assert errors.startswith("error: ") and errors.count("error: ") == 1, errors
     assert message in errors
+
+
+# -- eval people / eval pad -------------------------------------------------------------
+
+PEOPLE_ROWS = [
+    *(
+        f"faces/{person}/{n}.jpg,{person}"
+        for person, count in [("obama", 3), ("biden", 2), ("alex_lacamoire", 3), ("rose_leslie", 2)]
+        for n in range(1, count + 1)
+    ),
+    "portrait.png,lennon",  # one photo: enrolled, never probed
+    "no_face.jpg,ghost",  # never enrollable
+]
+
+
+def test_eval_people_end_to_end(cli: Cli, face_engine: FaceEngine) -> None:
+    identities = cli.tmp_path / "people.csv"
+    identities.write_text("\n".join(["path,identity", *PEOPLE_ROWS]) + "\n")
+    report_path = cli.tmp_path / "people.json"
+    result = cli(
+        "eval", "people", "--identities", identities, "--root", DATA, "--json", report_path
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert json.loads(plain(result.stdout)) == report
+    assert report["identities"] == 6
+    assert report["enrolled"] == 5
+    assert report["failures_to_enroll"] == 1
+    # Probes: obama 2, biden 1, alex 2, rose 1; each is an impostor for the other 4.
+    assert report["genuine_attempts"] == 6
+    assert report["impostor_attempts"] == 24
+    assert report["false_rejects"] == report["false_accepts"] == 0
+    assert report["frr"] == report["far"] == 0.0
+    assert report["rank1_identification"] == 1.0
+    assert report["threshold"] == face_engine.default_threshold
+    assert cli.users() == []  # a scratch store: the real database is untouched
+
+
+def test_eval_pad_runs_on_labelled_images(cli: Cli) -> None:
+    labels = cli.tmp_path / "labels.csv"
+    labels.write_text(
+        "path,label,attack_type\n"
+        "faces/obama/1.jpg,live,\n"
+        "faces/biden/2.jpg,live,\n"
+        "faces/rose_leslie/2.jpg,live,\n"
+        "portrait.png,spoof,print\n"
+        "no_face.jpg,spoof,replay\n"
+    )
+    report_path = cli.tmp_path / "pad.json"
+    result = cli("eval", "pad", "--labels", labels, "--root", DATA, "--json", report_path)
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())
+    assert json.loads(plain(result.stdout)) == report
+    assert report["no_face"] == 1
+    assert report["bonafide_presentations"] == 3
+    assert report["attack_presentations_by_species"] == {"print": 1, "replay": 1}
+    assert 0.0 <= report["auc"] <= 1.0 and 0.0 <= report["threshold"] <= 1.0
+
+
+def _write(tmp: Path, name: str, text: str) -> Path:
+    path = tmp / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "build", "message"),
+    [
+        pytest.param(
+            "people",
+            "--identities",
+            lambda tmp: tmp / "nope.csv",
+            "nope.csv: no such file",
+            id="people-missing-csv",
+        ),
+        pytest.param(
+            "people",
+            "--identities",
+            lambda tmp: _write(tmp, "ids.csv", "file,name\nfaces/obama/1.jpg,obama\n"),
+            "header must contain path,identity",
+            id="people-wrong-header",
+        ),
+        pytest.param(
+            "people",
+            "--identities",
+            lambda tmp: _write(tmp, "ids.csv", "path,identity\nfaces/obama/9.jpg,obama\n"),
+            "ids.csv:2: missing identity or image",
+            id="people-missing-image",
+        ),
+        pytest.param(
+            "people",
+            "--identities",
+            lambda tmp: _write(tmp, "ids.csv", "path,identity\n"),
+            "ids.csv: no rows",
+            id="people-empty",
+        ),
+        pytest.param(
+            "people",
+            "--identities",
+            lambda tmp: _binary_csv(tmp, "path,identity"),
+            "binary.csv: not a UTF-8 text file",
+            id="people-not-utf8",
+        ),
+        pytest.param(
+            "pad",
+            "--labels",
+            lambda tmp: tmp / "nope.csv",
+            "nope.csv: no such file",
+            id="pad-missing-csv",
+        ),
+        pytest.param(
+            "pad",
+            "--labels",
+            lambda tmp: _write(tmp, "labels.csv", "file,kind\nfaces/obama/1.jpg,live\n"),
+            "header must contain path,label",
+            id="pad-wrong-header",
+        ),
+        pytest.param(
+            "pad",
+            "--labels",
+            lambda tmp: _write(tmp, "labels.csv", "path,label\nfaces/obama/1.jpg,real\n"),
+            "labels.csv:2: label must be live or spoof",
+            id="pad-bad-label",
+        ),
+        pytest.param(
+            "pad",
+            "--labels",
+            lambda tmp: _write(tmp, "labels.csv", "path,label\nfaces/obama/1.jpg,live\n"),
+            "need both live and spoof images",
+            id="pad-one-class",
+        ),
+        pytest.param(
+            "pad",
+            "--labels",
+            lambda tmp: _binary_csv(tmp, "path,label"),
+            "binary.csv: not a UTF-8 text file",
+            id="pad-not-utf8",
+        ),
+    ],
+)
+def test_eval_people_and_pad_bad_input(
+    cli: Cli, command: str, option: str, build: Callable[[Path], Path], message: str
+) -> None:
+    result = cli("eval", command, option, build(cli.tmp_path), "--root", DATA)
+    assert result.exit_code == EXIT_BAD_INPUT
+    assert result.stdout == ""
+    assert message in error_text(result)
+
+
+# -- models fetch / serve ---------------------------------------------------------------
+
+
+def test_models_fetch_keeps_verified_files(cli: Cli) -> None:
+    # Links to the real files: nothing to download, and the repository copy is never touched.
+    linked = cli.tmp_path / "models"
+    linked.mkdir()
+    for source in models_dir().iterdir():
+        (linked / source.name).symlink_to(source)
+    result = cli("models", "fetch", VERONICA_MODELS_DIR=str(linked))
+    assert result.exit_code == 0, result.output
+    assert flat(result.stdout) == f"{len(ALL_MODELS)} model files verified in {linked}"
+
+
+def test_serve_refuses_invalid_settings_before_starting(cli: Cli) -> None:
+    result = cli("serve", VERONICA_ENVIRONMENT="production")
+    assert result.exit_code == EXIT_SETUP
+    assert "VERONICA_TEMPLATE_KEY must be set" in error_text(result)
 
 
 # -- one clear line ---------------------------------------------------------------------

@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from veronica.errors import BadInputError, VeronicaError
+from veronica.errors import VeronicaError
 from veronica.settings import Settings
 
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
@@ -44,7 +47,8 @@ EXIT_SETUP = 3
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """One line on stderr, never wrapped, user text never read as markup."""
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True, highlight=False)
     raise typer.Exit(code)
 
 
@@ -53,8 +57,6 @@ def reported_errors() -> Iterator[None]:
     """Turn domain errors into one line and an exit code; never a traceback."""
     try:
         yield
-    except BadInputError as exc:
-        fail(exc.message, EXIT_BAD_INPUT)
     except VeronicaError as exc:
         code = EXIT_BAD_INPUT if 400 <= exc.status < 500 else EXIT_SETUP
         fail(f"{exc.message} [{exc.code}]", code)
@@ -63,8 +65,11 @@ def reported_errors() -> Iterator[None]:
 def load_settings() -> Settings:
     try:
         return Settings()
-    except ValueError as exc:
-        fail(f"invalid settings: {exc}", EXIT_SETUP)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid settings: {problems}", EXIT_SETUP)
 
 
 def read_image(path: Path) -> bytes:
@@ -130,7 +135,7 @@ def models_fetch() -> None:
     settings = load_settings()
     with reported_errors():
         paths = fetch_models(settings.resolved_models_dir)
-    out.print(f"{len(paths)} model files verified in {settings.resolved_models_dir}")
+    out.print(f"{len(paths)} model files verified in {escape(str(settings.resolved_models_dir))}")
 
 
 @models_app.command("check")
@@ -141,9 +146,12 @@ def models_check() -> None:
     settings = load_settings()
     results = check_models(settings.resolved_models_dir)
     table = Table("model", "source", "sha256", "loads", "known output", "detail")
+    table.columns[0].no_wrap = True
     for r in results:
         mark = {True: "[green]ok[/]", False: "[red]FAIL[/]", None: "-"}
-        table.add_row(r.name, r.source, mark[r.hash_ok], mark[r.loads], mark[r.output_ok], r.detail)
+        table.add_row(
+            r.name, r.source, mark[r.hash_ok], mark[r.loads], mark[r.output_ok], escape(r.detail)
+        )
     out.print(table)
     if not all(r.ok for r in results):
         fail("some model checks failed", EXIT_SETUP)
@@ -160,7 +168,9 @@ def enroll(
     with reported_errors():
         result = _service(settings).enroll(name, data, settings.keep_enrollment_images)
     scores = ", ".join(f"{q:.2f}" for q in result.quality_scores)
-    out.print(f"enrolled {result.name}: {result.templates_added} template(s), quality {scores}")
+    out.print(
+        f"enrolled {escape(result.name)}: {result.templates_added} template(s), quality {scores}"
+    )
 
 
 @app.command("verify")
@@ -192,12 +202,12 @@ def identify_cmd(
         result = service.identify(data, top_k=top)
     table = Table("user", "similarity")
     for candidate in result.candidates:
-        table.add_row(candidate.name, f"{candidate.similarity:.3f}")
+        table.add_row(escape(candidate.name), f"{candidate.similarity:.3f}")
     out.print(table)
     if result.best is None:
         out.print(f"[red]not recognised[/] (threshold {service.threshold:.3f})")
         raise typer.Exit(EXIT_NO)
-    out.print(f"[green]identified[/] {result.best.name}")
+    out.print(f"[green]identified[/] {escape(result.best.name)}")
 
 
 @users_app.command("list")
@@ -208,7 +218,7 @@ def users_list() -> None:
         users = _store(settings).list_users()
     table = Table("user", "templates", "created")
     for user in users:
-        table.add_row(user.name, str(user.template_count), user.created_at.isoformat())
+        table.add_row(escape(user.name), str(user.template_count), user.created_at.isoformat())
     out.print(table)
 
 
@@ -218,7 +228,7 @@ def users_delete(name: Annotated[str, typer.Argument(help="User to erase.")]) ->
     settings = load_settings()
     with reported_errors():
         removed = _store(settings).delete_user(name)
-    out.print(f"deleted {name} ({removed} template(s) erased)")
+    out.print(f"deleted {escape(name)} ({removed} template(s) erased)")
 
 
 def _store(settings: Settings) -> TemplateStore:

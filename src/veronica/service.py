@@ -6,14 +6,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from veronica.errors import BadInputError
+from veronica.errors import BadInputError, ReenrollmentRequiredError
+from veronica.pipeline.embed import Vector
 from veronica.pipeline.engine import FaceEngine, FaceRejectedError
 from veronica.pipeline.quality import STRICT_ENROLLMENT, QualityPolicy
 from veronica.pipeline.runner import AnalysisOptions
 from veronica.pipeline.types import RejectReason
 from veronica.recognition import IdentifyResult, VerifyResult, identify, verify
 from veronica.settings import Settings
-from veronica.storage import TemplateCipher, TemplateStore, make_engine, upgrade_database
+from veronica.storage import (
+    NewTemplate,
+    NotEnrolledError,
+    TemplateCipher,
+    TemplateStore,
+    make_engine,
+    upgrade_database,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,17 +82,31 @@ class FaceService:
                     f"image {i + 1} does not show the same person as image 1; "
                     "enroll one person at a time"
                 )
-        if self.store.get_user(name) is None:
-            self.store.create_user(name)
-        for image, analysis, vector in zip(images, analyses, vectors, strict=True):
-            self.store.add_template(
-                name,
-                vector,
-                model_id=self.engine.model_id,
-                quality=analysis.quality_score,
-                keep_image=image if keep_images else None,
-            )
+        self._check_same_as_enrolled(name, vectors)
+        self.store.enroll(
+            name,
+            self.engine.model_id,
+            [
+                NewTemplate(vector, analysis.quality_score, image if keep_images else None)
+                for image, analysis, vector in zip(images, analyses, vectors, strict=True)
+            ],
+        )
         return EnrollResult(name, len(vectors), tuple(a.quality_score for a in analyses))
+
+    def _check_same_as_enrolled(self, name: str, vectors: list[Vector]) -> None:
+        """Adding photos to an existing user: they must match that user's templates,
+        or anyone could append their own face to someone else's account."""
+        if self.store.get_user(name) is None:
+            return
+        try:
+            templates = self.store.user_templates(name, self.engine.model_id)
+        except (NotEnrolledError, ReenrollmentRequiredError):
+            return  # nothing comparable stored: this enrollment replaces the reference
+        for index, vector in enumerate(vectors, start=1):
+            if not verify(vector, templates, self.threshold).matched:
+                raise BadInputError(
+                    f"image {index} does not match the photos already enrolled for this user"
+                )
 
     def verify(self, name: str, image: bytes) -> VerifyResult:
         templates = self.store.user_templates(name, self.engine.model_id)

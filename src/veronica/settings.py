@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if self.environment is Environment.PRODUCTION and (
-            not self.template_key or self.template_key == DEVELOPMENT_TEMPLATE_KEY
+            not self.template_key.strip() or self.template_key == DEVELOPMENT_TEMPLATE_KEY
         ):
             raise ValueError(
                 "VERONICA_TEMPLATE_KEY must be set to a secret 32-byte key in production "

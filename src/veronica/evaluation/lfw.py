@@ -7,7 +7,6 @@ Each distinct image is embedded once. An image where no face is found is a
 
 from __future__ import annotations
 
-import csv
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import BadInputError
+from veronica.evaluation.csvfile import csv_records
 from veronica.evaluation.metrics import VerificationReport, verification_report
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import AnalysisOptions
@@ -40,35 +40,20 @@ class PairRow:
 
 def read_pairs(csv_path: Path, root: Path, limit: int | None = None) -> list[PairRow]:
     """Read ``img1,img2,same`` rows; paths are relative to ``root``. Every file must exist."""
-    if not csv_path.is_file():
-        raise BadInputError(f"{csv_path}: no such file")
     rows: list[PairRow] = []
-    try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise BadInputError(
-                    f"{csv_path}: header must contain img1,img2,same (missing {','.join(missing)})"
-                )
-            for line, record in enumerate(reader, start=2):
-                rows.append(_parse_row(csv_path, line, record, root))
-                if limit is not None and len(rows) >= limit:
-                    break
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{csv_path}: not a UTF-8 text file") from exc
-    except csv.Error as exc:
-        raise BadInputError(f"{csv_path}: malformed CSV ({exc})") from exc
+    for line, record in csv_records(csv_path, REQUIRED_COLUMNS):
+        rows.append(_parse_row(csv_path, line, record, root))
+        if limit is not None and len(rows) >= limit:
+            break
     if not rows:
         raise BadInputError(f"{csv_path}: no pairs")
     return rows
 
 
-def _parse_row(csv_path: Path, line: int, record: dict[str, str | None], root: Path) -> PairRow:
-    values = [(record.get(c) or "").strip() for c in REQUIRED_COLUMNS]
-    if not all(values):
+def _parse_row(csv_path: Path, line: int, record: dict[str, str], root: Path) -> PairRow:
+    img1, img2, same = (record[c] for c in REQUIRED_COLUMNS)
+    if not (img1 and img2 and same):
         raise BadInputError(f"{csv_path}:{line}: empty img1, img2 or same")
-    img1, img2, same = values
     flag = same.lower()
     if flag not in _TRUE | _FALSE:
         raise BadInputError(f"{csv_path}:{line}: 'same' must be 1 or 0, got {same!r}")

@@ -11,7 +11,6 @@ accepted as bona fide.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import BadInputError, ModelError
+from veronica.evaluation.csvfile import csv_records
 from veronica.evaluation.metrics import auc, roc_curve
 from veronica.evaluation.pad_metrics import PadReport, pad_report, threshold_at_bpcer
 from veronica.pipeline.decode import decode_image
@@ -67,36 +67,24 @@ class ImagePadReport:
 
 def read_labels(csv_path: Path, root: Path, limit: int | None = None) -> list[LabelledImage]:
     """Rows ``path,label,attack_type,source`` (only path and label are required)."""
-    if not csv_path.is_file():
-        raise BadInputError(f"{csv_path}: no such file")
     rows: list[LabelledImage] = []
-    try:
-        with csv_path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            if not {"path", "label"} <= set(reader.fieldnames or []):
-                raise BadInputError(f"{csv_path}: header must contain path,label")
-            for line, record in enumerate(reader, start=2):
-                label = (record.get("label") or "").strip().lower()
-                if label not in LABELS:
-                    raise BadInputError(f"{csv_path}:{line}: label must be live or spoof")
-                path = root / (record.get("path") or "").strip()
-                if not path.is_file():
-                    raise BadInputError(f"{csv_path}:{line}: image {path} does not exist")
-                attack = (record.get("attack_type") or "").strip() or "unspecified"
-                rows.append(
-                    LabelledImage(
-                        path=path,
-                        live=label == "live",
-                        attack_type="" if label == "live" else attack,
-                        source=(record.get("source") or "").strip() or "unknown",
-                    )
-                )
-                if limit is not None and len(rows) >= limit:
-                    break
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{csv_path}: not a UTF-8 text file") from exc
-    except csv.Error as exc:
-        raise BadInputError(f"{csv_path}: malformed CSV ({exc})") from exc
+    for line, record in csv_records(csv_path, ("path", "label")):
+        label = record["label"].lower()
+        if label not in LABELS:
+            raise BadInputError(f"{csv_path}:{line}: label must be live or spoof")
+        path = root / record["path"]
+        if not record["path"] or not path.is_file():
+            raise BadInputError(f"{csv_path}:{line}: image {path} does not exist")
+        rows.append(
+            LabelledImage(
+                path=path,
+                live=label == "live",
+                attack_type="" if label == "live" else record.get("attack_type") or "unspecified",
+                source=record.get("source") or "unknown",
+            )
+        )
+        if limit is not None and len(rows) >= limit:
+            break
     if not any(r.live for r in rows) or all(r.live for r in rows):
         raise BadInputError(f"{csv_path}: need both live and spoof images")
     return rows

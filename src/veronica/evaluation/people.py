@@ -10,7 +10,6 @@ photos were all used up or never enrolled are not probed.
 
 from __future__ import annotations
 
-import csv
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from veronica.errors import BadInputError, VeronicaError
+from veronica.evaluation.csvfile import csv_records
 from veronica.service import PROBE_OPTIONS, FaceService
 
 ProgressFn = Callable[[int, int], None]
@@ -70,19 +70,12 @@ class PeopleReport:
 
 def read_identities(csv_path: Path, root: Path) -> dict[str, list[Path]]:
     """``path,identity,...`` rows → photos per identity, in file order."""
-    if not csv_path.is_file():
-        raise BadInputError(f"{csv_path}: no such file")
     people: dict[str, list[Path]] = defaultdict(list)
-    with csv_path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        if not {"path", "identity"} <= set(reader.fieldnames or []):
-            raise BadInputError(f"{csv_path}: header must contain path,identity")
-        for line, row in enumerate(reader, start=2):
-            path = root / (row.get("path") or "").strip()
-            identity = (row.get("identity") or "").strip()
-            if not identity or not path.is_file():
-                raise BadInputError(f"{csv_path}:{line}: missing identity or image {path}")
-            people[identity].append(path)
+    for line, record in csv_records(csv_path, ("path", "identity")):
+        path = root / record["path"]
+        if not record["identity"] or not record["path"] or not path.is_file():
+            raise BadInputError(f"{csv_path}:{line}: missing identity or image {path}")
+        people[record["identity"]].append(path)
     if not people:
         raise BadInputError(f"{csv_path}: no rows")
     return dict(people)

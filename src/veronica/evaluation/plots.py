@@ -40,7 +40,7 @@ def plot_roc_det(scores: npt.ArrayLike, labels: npt.ArrayLike, path: Path, title
     roc = roc_curve(scores, labels)
     eer_rate, eer_threshold = eer(scores, labels)
     label_array = as_labels(labels)
-    floor = 0.5 / max(int(label_array.sum()), int((~label_array).sum()))
+    floor = _rate_floor(max(int(label_array.sum()), int((~label_array).sum())))
 
     figure = Figure(figsize=(12.0, 5.5), layout="constrained")
     FigureCanvasAgg(figure)
@@ -85,7 +85,7 @@ def plot_pad_det(
         raise BadInputError("need attack scores for at least one species")
     curves = {name: pad_det_curve(bonafide, scores) for name, scores in attacks_by_species.items()}
     largest = max([np.size(bonafide), *(np.size(s) for s in attacks_by_species.values())])
-    floor = 0.5 / max(int(largest), 1)
+    floor = _rate_floor(int(largest))
 
     figure = Figure(figsize=(6.5, 6.0), layout="constrained")
     FigureCanvasAgg(figure)
@@ -96,6 +96,12 @@ def plot_pad_det(
     axes.legend(loc="upper right", title="attack species")
     figure.suptitle(title)
     figure.savefig(Path(path), format="png", dpi=110)
+
+
+def _rate_floor(presentations: int) -> float:
+    """Half the smallest measurable rate, where 0 and 1 are drawn on log/probit axes.
+    Capped at 1 % so that tiny sets (one or two pairs) still get a usable axis."""
+    return min(0.5 / max(presentations, 1), 0.01)
 
 
 def _probit(rates: FloatArray, floor: float) -> FloatArray:

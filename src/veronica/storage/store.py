@@ -11,7 +11,7 @@ import hmac
 import logging
 import math
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -95,6 +95,15 @@ def _validate_quality(quality: float) -> float:
     if not math.isfinite(quality):
         raise BadInputError("quality must be finite")
     return float(quality)
+
+
+@dataclass(frozen=True, eq=False)
+class NewTemplate:
+    """A template to store: the embedding, its quality score, and optionally the photo."""
+
+    vector: npt.NDArray[np.generic]
+    quality: float
+    image: bytes | None = None
 
 
 class TemplateStore:
@@ -248,40 +257,66 @@ class TemplateStore:
         quality: float,
         keep_image: bytes | None = None,
     ) -> int:
-        """Store an encrypted, L2-normalised template for ``name``; returns its id.
+        """Store an encrypted, L2-normalised template for an existing user; returns its id.
 
         ``vector`` must be a 1-D finite float embedding; ``quality`` is the caller's
         quality score (stored as given). ``keep_image`` (encoded image bytes) is stored,
         encrypted, only when given: by default no photo of anyone's face is kept.
         """
+        return self._add_templates(
+            name, model_id, [NewTemplate(vector, quality, keep_image)], create=False
+        )[0]
+
+    def enroll(self, name: str, model_id: str, templates: Sequence[NewTemplate]) -> list[int]:
+        """Create ``name`` if new and add all ``templates`` in one transaction: either
+        every template is stored or none is (a failure leaves the database as it was)."""
+        if not templates:
+            raise BadInputError("no templates to enroll")
+        return self._add_templates(name, model_id, templates, create=True)
+
+    def _add_templates(
+        self, name: str, model_id: str, templates: Sequence[NewTemplate], create: bool
+    ) -> list[int]:
         canonical = validate_user_name(name)
-        unit = unit_vector(vector, "template vector")
         model = _validate_model_id(model_id)
-        score = _validate_quality(quality)
-        if keep_image is not None and (not isinstance(keep_image, bytes) or not keep_image):
-            raise BadInputError("keep_image must be non-empty bytes or None")
+        prepared = [
+            (unit_vector(t.vector, "template vector"), _validate_quality(t.quality), t.image)
+            for t in templates
+        ]
+        for _, _, image in prepared:
+            if image is not None and (not isinstance(image, bytes) or not image):
+                raise BadInputError("keep_image must be non-empty bytes or None")
         self._ensure_key()
-        dim = int(unit.shape[0])
+        ids: list[int] = []
         with self._writing() as session:
-            user_id = self._user_id(session, canonical)
-            self._check_model_dim(session, model, dim)
+            user_id = session.scalar(select(User.id).where(User.name == canonical))
+            if user_id is None:
+                if not create:
+                    raise UserNotFoundError(f"no user named {canonical!r}")
+                user = User(name=canonical, created_at=utcnow())
+                session.add(user)
+                session.flush()
+                user_id = user.id
             now = utcnow()
-            template = Template(
-                user_id=user_id,
-                model_id=model,
-                dim=dim,
-                quality=score,
-                ciphertext=self._cipher.encrypt(unit, template_aad(user_id, model, dim)),
-                created_at=now,
-            )
-            session.add(template)
-            session.flush()
-            if keep_image is not None:
-                blob = self._cipher.encrypt_bytes(keep_image, image_aad(user_id))
-                session.add(EnrollmentImage(user_id=user_id, ciphertext=blob, created_at=now))
-            template_id = template.id
-        logger.info("added template %d (%s) for user %r", template_id, model, canonical)
-        return template_id
+            for unit, score, image in prepared:
+                dim = int(unit.shape[0])
+                self._check_model_dim(session, model, dim)
+                template = Template(
+                    user_id=user_id,
+                    model_id=model,
+                    dim=dim,
+                    quality=score,
+                    ciphertext=self._cipher.encrypt(unit, template_aad(user_id, model, dim)),
+                    created_at=now,
+                )
+                session.add(template)
+                session.flush()
+                ids.append(template.id)
+                if image is not None:
+                    blob = self._cipher.encrypt_bytes(image, image_aad(user_id))
+                    session.add(EnrollmentImage(user_id=user_id, ciphertext=blob, created_at=now))
+        logger.info("added %d template(s) (%s) for user %r", len(ids), model, canonical)
+        return ids
 
     @staticmethod
     def _check_model_dim(session: Session, model_id: str, dim: int) -> None:
