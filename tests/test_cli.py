@@ -816,3 +816,33 @@ def test_every_failure_is_one_line_on_stderr(cli: Cli, case: str) -> None:
     assert result.exit_code != 0
     lines = [line for line in plain(result.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
+
+
+def test_camera_calibrate_round_trips_the_field_of_view(cli: Cli) -> None:
+    """Measure a photo's iris depth at 60° FOV, then calibrate at that distance: 60° back."""
+    from veronica.pipeline.decode import decode_image
+    from veronica.pipeline.depth import estimate_depth, focal_length_px
+    from veronica.pipeline.detect import MeshDetector
+
+    photo = face_path("rose_leslie", 2)
+    bgr = decode_image(photo.read_bytes()).bgr
+    face = MeshDetector(max_faces=1).detect(bgr)[0]
+    depth = estimate_depth(face, focal_length_px(bgr.shape[1], 60.0))
+    assert depth is not None
+    result = cli("camera", "calibrate", photo, "--distance-mm", f"{depth.distance_mm:.3f}")
+    assert result.exit_code == 0, result.output
+    assert "VERONICA_CAMERA_HFOV_DEG=60.0" in plain(result.stdout)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("nope.jpg", "--distance-mm", "500"), "no such file"),
+        ((DATA / "no_face.jpg", "--distance-mm", "500"), "no face found"),
+        ((DATA / "faces/obama/1.jpg", "--distance-mm", "5"), "distance"),
+    ],
+)
+def test_camera_calibrate_bad_input(cli: Cli, args: tuple[object, ...], message: str) -> None:
+    result = cli("camera", "calibrate", *args)
+    assert result.exit_code == 2
+    assert message in flat(result.output)

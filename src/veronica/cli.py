@@ -26,7 +26,7 @@ from veronica.errors import VeronicaError
 from veronica.settings import Settings
 
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
-    from veronica.pipeline.engine import EngineConfig, FaceEngine
+    from veronica.pipeline.engine import FaceEngine
     from veronica.service import FaceService
     from veronica.storage import TemplateStore
 
@@ -36,7 +36,9 @@ users_app = typer.Typer(no_args_is_help=True, help="List and delete enrolled use
 eval_app = typer.Typer(no_args_is_help=True, help="Accuracy evaluations.")
 app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
+camera_app = typer.Typer(no_args_is_help=True, help="Camera set-up for iris depth.")
 app.add_typer(eval_app, name="eval")
+app.add_typer(camera_app, name="camera")
 
 out = Console()
 err = Console(stderr=True)
@@ -87,19 +89,6 @@ def _service(settings: Settings) -> FaceService:
     return FaceService.open(settings, load_engine(settings))
 
 
-def engine_config(settings: Settings, with_pad: bool = True) -> EngineConfig:
-    from veronica.pipeline.engine import EngineConfig
-
-    return EngineConfig(
-        models_dir=settings.resolved_models_dir,
-        embedder=settings.embedder,
-        with_pad=with_pad,
-        camera_hfov_deg=settings.camera_hfov_deg,
-        max_faces=settings.max_faces,
-        threads=settings.inference_threads,
-    )
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
@@ -125,6 +114,40 @@ def keygen() -> None:
     from veronica.storage import generate_key
 
     out.print(generate_key(), highlight=False)
+
+
+@camera_app.command("calibrate")
+def camera_calibrate(
+    images: Annotated[list[Path], typer.Argument(help="Photos from the camera, face straight on.")],
+    distance_mm: Annotated[
+        float, typer.Option(min=100.0, max=3000.0, help="Measured eye-to-camera distance.")
+    ],
+) -> None:
+    """Field of view of a camera from photos taken at a measured distance; prints
+    the VERONICA_CAMERA_HFOV_DEG value that makes iris depth read that distance."""
+    import statistics
+
+    from veronica.pipeline.decode import decode_image
+    from veronica.pipeline.depth import hfov_from_calibration, iris_diameter_px
+    from veronica.pipeline.detect import MeshDetector, choose_face
+
+    data = [read_image(p) for p in images]
+    detector = MeshDetector(max_faces=4)
+    estimates = []
+    with reported_errors():
+        for path, raw in zip(images, data, strict=True):
+            bgr = decode_image(raw).bgr
+            choice = choose_face(detector.detect(bgr))
+            if choice is None:
+                fail(f"{path}: no face found")
+            iris = iris_diameter_px(choice.face)
+            estimates.append(hfov_from_calibration(iris, bgr.shape[1], distance_mm))
+    hfov = statistics.median(estimates)
+    spread = max(estimates) - min(estimates)
+    out.print(
+        f"horizontal field of view {hfov:.1f}° (spread {spread:.1f}° over {len(data)} photo(s))"
+    )
+    out.print(f"VERONICA_CAMERA_HFOV_DEG={hfov:.1f}", highlight=False)
 
 
 @models_app.command("fetch")
@@ -302,14 +325,14 @@ def eval_pad(
     from rich.progress import Progress
 
     from veronica.evaluation.pad_images import read_labels, run_pad_images
-    from veronica.pipeline.engine import FaceEngine
+    from veronica.pipeline.engine import EngineConfig, FaceEngine
 
     settings = load_settings()
     if not root.is_dir():
         fail(f"{root}: no such folder")
     with reported_errors():
         rows = read_labels(labels, root, limit)
-        engine = FaceEngine.load(engine_config(settings, with_pad=True))
+        engine = FaceEngine.load(EngineConfig.from_settings(settings, with_pad=True))
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("scoring", total=len(rows))
             report = run_pad_images(
@@ -363,9 +386,9 @@ def _parse_threshold(value: str | None, default: float) -> float | None:
 
 
 def load_engine(settings: Settings) -> FaceEngine:
-    from veronica.pipeline.engine import FaceEngine
+    from veronica.pipeline.engine import EngineConfig, FaceEngine
 
-    return FaceEngine.load(engine_config(settings, with_pad=False))
+    return FaceEngine.load(EngineConfig.from_settings(settings, with_pad=False))
 
 
 def main() -> None:

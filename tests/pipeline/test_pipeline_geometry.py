@@ -11,7 +11,12 @@ import pytest
 from support import face_path
 from veronica.pipeline.align import ARCFACE_TEMPLATE_112, align_face, similarity_transform
 from veronica.pipeline.decode import decode_image
-from veronica.pipeline.depth import IRIS_DIAMETER_MM, estimate_depth, focal_length_px
+from veronica.pipeline.depth import (
+    IRIS_DIAMETER_MM,
+    estimate_depth,
+    focal_length_px,
+    hfov_from_calibration,
+)
 from veronica.pipeline.detect import MeshDetector
 from veronica.pipeline.pose import head_pose
 from veronica.pipeline.types import FaceLandmarks
@@ -113,3 +118,12 @@ def test_alignment_puts_landmarks_on_the_template(
     assert np.abs(mapped - ARCFACE_TEMPLATE_112).max() < 6.0
     realigned = one_face(detector, cv2.resize(aligned.crop, (224, 224)))
     assert np.abs(realigned.five_points() / 2 - ARCFACE_TEMPLATE_112).max() < 6.0
+
+
+def test_calibration_inverts_the_focal_length() -> None:
+    focal = focal_length_px(640, 72.0)
+    iris_px = 20.0
+    distance = focal * IRIS_DIAMETER_MM / iris_px
+    assert hfov_from_calibration(iris_px, 640, distance) == pytest.approx(72.0, abs=1e-9)
+    with pytest.raises(ValueError):
+        hfov_from_calibration(0.0, 640, 500.0)

@@ -19,20 +19,10 @@ from veronica.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def engine_config(settings: Settings) -> EngineConfig:
-    return EngineConfig(
-        models_dir=settings.resolved_models_dir,
-        embedder=settings.embedder,
-        camera_hfov_deg=settings.camera_hfov_deg,
-        max_faces=settings.max_faces,
-        threads=settings.inference_threads,
-    )
-
-
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = FaceEngine.load(engine_config(settings))
+        engine = FaceEngine.load(EngineConfig.from_settings(settings))
         app.state.service = FaceService.open(settings, engine)
         logger.info(
             "ready: embedder %s, threshold %.3f", engine.model_id, app.state.service.threshold

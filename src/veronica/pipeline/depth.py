@@ -27,6 +27,19 @@ def focal_length_px(image_width: int, horizontal_fov_deg: float) -> float:
     return (image_width / 2.0) / math.tan(math.radians(horizontal_fov_deg) / 2.0)
 
 
+def hfov_from_calibration(iris_px: float, image_width: int, distance_mm: float) -> float:
+    """Horizontal field of view (degrees) implied by a face photographed at a
+    measured distance: the inverse of ``focal_length_px`` with the iris as ruler.
+
+    Averaging a few photos taken at 40–60 cm cancels most of the person-to-person
+    iris spread for that user; it still carries their own iris size.
+    """
+    if iris_px <= 0 or image_width <= 0 or distance_mm <= 0:
+        raise ValueError("iris size, image width and distance must be positive")
+    focal = distance_mm * iris_px / IRIS_DIAMETER_MM
+    return math.degrees(2.0 * math.atan((image_width / 2.0) / focal))
+
+
 @dataclass(frozen=True)
 class IrisDepth:
     distance_mm: float

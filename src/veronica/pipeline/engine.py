@@ -18,6 +18,7 @@ from veronica.pipeline.embed import Embedder, Vector, build_embedder
 from veronica.pipeline.pad import MiniFasNetPad, PadScorer
 from veronica.pipeline.runner import AnalysisOptions, FrameAnalysis, FramePipeline
 from veronica.pipeline.types import RejectReason
+from veronica.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,17 @@ class EngineConfig:
     max_faces: int = 4
     threads: int = 1
     decode_limits: DecodeLimits = DecodeLimits()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, with_pad: bool = True) -> EngineConfig:
+        return cls(
+            models_dir=settings.resolved_models_dir,
+            embedder=settings.embedder,
+            with_pad=with_pad,
+            camera_hfov_deg=settings.camera_hfov_deg,
+            max_faces=settings.max_faces,
+            threads=settings.inference_threads,
+        )
 
 
 class FaceEngine:
