@@ -18,6 +18,7 @@ from __future__ import annotations
 # before numpy (or anything that starts a thread pool) is imported.
 import argparse
 import datetime as dt
+import importlib
 import importlib.metadata
 import json
 import os
@@ -30,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -50,6 +51,11 @@ FACE_WIDTH_RANGE = (150.0, 250.0)
 HOLD_FRAMES = 20
 """Without the video, tracking mode sees each still held for this many frames."""
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+IDLE_LOAD = 0.1
+"""Other processes' CPU use (cores) below which the machine counts as idle."""
+IDLE_SAMPLE_S, IDLE_POLL_S = 3.0, 27.0
+MAX_ATTEMPTS = 3
+"""Runs of one configuration at most, while other processes disturb it."""
 WORKER_TIMEOUT_S = 3600
 
 STAGES = ("detect", "quality", "depth", "align", "embed", "pad")
@@ -122,6 +128,7 @@ class JobResult:
     error: str | None
     background_cores: float
     """CPU used by other processes during the job, in cores (0 = machine otherwise idle)."""
+    attempts: int = 1
 
 
 # ------------------------------------------------------------------ small helpers
@@ -156,6 +163,31 @@ def background_load(seconds: float) -> float:
     busy = cpu_busy_seconds()
     time.sleep(seconds)
     return max(0.0, (cpu_busy_seconds() - busy) / seconds)
+
+
+@dataclass
+class IdleWaiter:
+    """Waits for the rest of the machine to go idle, within one time budget for the run."""
+
+    deadline: float
+    """``time.monotonic()`` after which nobody waits any more."""
+    waited_s: float = 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def wait(self) -> float:
+        """Poll every 30 s until other processes use ≤ IDLE_LOAD cores or the budget is
+        spent; return the last sample."""
+        started = time.monotonic()
+        while True:
+            load = background_load(IDLE_SAMPLE_S)
+            if load <= IDLE_LOAD or self.exhausted:
+                self.waited_s += time.monotonic() - started
+                return load
+            print(f"    waiting: other processes use {load:.2f} cores …", flush=True)
+            time.sleep(min(IDLE_POLL_S, max(0.0, self.deadline - time.monotonic())))
 
 
 def percentiles(values: list[float]) -> Stat | None:
@@ -375,8 +407,16 @@ def run_face_recognition(spec: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     import face_recognition  # loads dlib's detector, 5-point and ResNet models on import
 
+    dlib = importlib.import_module("dlib")  # untyped; only its build flags are read
+
     load_s = time.perf_counter() - started
     memory["after loading models"] = read_memory()
+    build = {
+        "dlib": str(getattr(dlib, "__version__", "?")),
+        "AVX": str(getattr(dlib, "USE_AVX_INSTRUCTIONS", "?")),
+        "BLAS": str(getattr(dlib, "DLIB_USE_BLAS", "?")),
+        "CUDA": str(getattr(dlib, "DLIB_USE_CUDA", "?")),
+    }
 
     records: list[dict[str, Any]] = []
     with open(spec["frames_file"], "rb") as handle:
@@ -405,7 +445,7 @@ def run_face_recognition(spec: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     memory[f"after {len(records)} frames"] = read_memory()
-    return {"memory": memory, "load_s": load_s, "records": records}
+    return {"memory": memory, "load_s": load_s, "records": records, "build": build}
 
 
 def worker_main(spec_path: Path) -> int:
@@ -466,6 +506,26 @@ def run_job(job: Job, frames_file: Path, workdir: Path, warmup: int) -> JobResul
     return JobResult(job, data, None, background)
 
 
+def measure(job: Job, frames_file: Path, workdir: Path, warmup: int, idle: IdleWaiter) -> JobResult:
+    """Run one configuration on an idle machine; run it again (at most MAX_ATTEMPTS
+    times in all) while other processes disturbed it, and keep the least disturbed run."""
+    best: JobResult | None = None
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        idle.wait()
+        result = replace(run_job(job, frames_file, workdir, warmup), attempts=attempt)
+        if (
+            best is None
+            or best.error is not None
+            or (result.error is None and result.background_cores < best.background_cores)
+        ):
+            best = result
+        if result.error is not None or result.background_cores <= IDLE_LOAD or idle.exhausted:
+            break
+        print(f"    other processes used {result.background_cores:.2f} cores: again", flush=True)
+    assert best is not None
+    return best
+
+
 def check_face_recognition() -> str | None:
     """None if face_recognition imports in this interpreter, else the reason."""
     proc = subprocess.run(
@@ -519,6 +579,10 @@ def ms(stat: Stat | None) -> tuple[str, str]:
     return (f"{stat.p50:.2f}", f"{stat.p95:.2f}")
 
 
+def disturbed(result: JobResult) -> str:
+    return " ⚠ (not idle)" if result.background_cores > IDLE_LOAD else ""
+
+
 def verdict(ok: bool) -> str:
     return "**pass**" if ok else "**FAIL**"
 
@@ -546,9 +610,18 @@ def job_section(result: JobResult, frames_total: int) -> list[str]:
         f"{frames_total} timed frames after the warm-up; face found in {complete} "
         f"(totals use those); median face width {width_text}; models loaded in "
         f"{result.data['load_s']:.2f} s; other load on the machine during this run: "
-        f"{result.background_cores:.2f} cores.",
+        f"{result.background_cores:.2f} cores{disturbed(result)} (run {result.attempts} of "
+        f"at most {MAX_ATTEMPTS}).",
         "",
     ]
+    build = result.data.get("build")
+    if build:
+        flags = ", ".join(f"{key} {value}" for key, value in build.items())
+        lines += [
+            f"Build: {flags}. Defaults as in its README: HOG upsampled once, 5-point "
+            "landmarks, 1 jitter.",
+            "",
+        ]
     stages = STAGES if job.engine == "veronica" else ("to_rgb", "locations", "encodings")
     rows = [
         (STAGE_LABELS[s], *ms(stage_stat(result, s)), str(_n(stage_stat(result, s))))
@@ -593,7 +666,7 @@ def target_rows(results: list[JobResult]) -> list[tuple[str, ...]]:
             rows.append(
                 (
                     f"per-frame pipeline p50 ≤ {TARGET_P50_MS:g} ms (1 core, 640×480)",
-                    f"{result.job.mode}, {result.job.frames.name}",
+                    f"{result.job.mode}, {result.job.frames.name}{disturbed(result)}",
                     f"{stat.p50:.2f} ms",
                     verdict(stat.p50 <= TARGET_P50_MS),
                 )
@@ -605,7 +678,8 @@ def target_rows(results: list[JobResult]) -> list[tuple[str, ...]]:
             rows.append(
                 (
                     f"≥ {TARGET_SPEEDUP:g}× faster than face_recognition (p50/p50, 1 core)",
-                    f"{result.job.mode}, {result.job.frames.name}",
+                    f"{result.job.mode}, {result.job.frames.name}"
+                    f"{disturbed(result)}{disturbed(theirs) if theirs else ''}",
                     f"{ratio:.1f}×",
                     verdict(ratio >= TARGET_SPEEDUP),
                 )
@@ -655,7 +729,7 @@ def overview_rows(results: list[JobResult]) -> list[tuple[str, ...]]:
                 str(complete),
                 f"{loaded_rss(result):.0f}",
                 f"{peak_rss(result):.0f}",
-                f"{result.background_cores:.2f}",
+                f"{result.background_cores:.2f}{disturbed(result)}",
             )
         )
     return rows
@@ -722,7 +796,12 @@ def render(
     lines += [
         f"Load average (1/5/15 min) at start: {context['load_start']}, at end: "
         f"{context['load_end']}. Other processes' CPU use sampled just before the run: "
-        f"{context['background_start']:.2f} cores (each configuration's own figure is below).",
+        f"{context['background_start']:.2f} cores. Before each configuration the script "
+        f"waited for other processes to use ≤ {IDLE_LOAD:g} cores and re-ran a configuration "
+        f"they disturbed (up to {MAX_ATTEMPTS} runs, keeping the least disturbed one), within "
+        f"a {context['wait_budget']:.0f} s budget; checking and waiting took "
+        f"{context['waited']:.0f} s. "
+        f"Configurations still measured under load: {context['disturbed']}.",
         "",
     ]
     lines += frames_section(sets, notes, context["video_path"], context["warmup"])
@@ -788,7 +867,8 @@ def summary(results: list[JobResult]) -> list[str]:
             continue
         lines.append(
             f"{result.job.label}: p50 {stat.p50:.2f} ms, p95 {stat.p95:.2f} ms, "
-            f"peak RSS {peak_rss(result):.0f} MB (other load {result.background_cores:.2f} cores)"
+            f"peak RSS {peak_rss(result):.0f} MB "
+            f"(other load {result.background_cores:.2f} cores{disturbed(result)})"
         )
     lines += [
         f"target: {row[0]} [{row[1]}]: {row[2]} → {row[3].strip('*')}"
@@ -859,6 +939,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--skip-compare", action="store_true", help="do not measure face_recognition"
     )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="total time to spend waiting for other processes to go idle (default 600)",
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -867,8 +954,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.worker is not None:
         return worker_main(args.worker)
-    if args.frames < 1 or args.warmup < 0:
-        raise SystemExit("--frames must be ≥ 1 and --warmup ≥ 0")
+    if args.frames < 1 or args.warmup < 0 or args.wait_idle < 0:
+        raise SystemExit("--frames must be ≥ 1, --warmup and --wait-idle ≥ 0")
 
     compare = not args.skip_compare
     compare_note = "face_recognition was not measured (`--skip-compare`)."
@@ -888,17 +975,12 @@ def main(argv: list[str]) -> int:
         "command": shlex.join(sys.orig_argv),
         "machine": machine_info(),
         "load_start": " / ".join(f"{v:.2f}" for v in os.getloadavg()),
-        "background_start": background_load(2.0),
+        "background_start": background_load(IDLE_SAMPLE_S),
+        "wait_budget": args.wait_idle,
         "frames": args.frames,
         "warmup": args.warmup,
         "compare_note": compare_note,
     }
-    if context["background_start"] > 0.25:
-        print(
-            f"warning: other processes use {context['background_start']:.2f} cores; "
-            "timings will be pessimistic",
-            file=sys.stderr,
-        )
     total = args.warmup + args.frames
     with tempfile.TemporaryDirectory(prefix="veronica-bench-") as tmp:
         workdir = Path(tmp)
@@ -906,10 +988,15 @@ def main(argv: list[str]) -> int:
         frames_file, sets, notes, video_path = build_frames(workdir)
         context["video_path"] = video_path
         print("running configurations (each in a fresh, core-pinned subprocess):", flush=True)
+        idle = IdleWaiter(deadline=time.monotonic() + args.wait_idle)
         results = [
-            run_job(job, frames_file, workdir, args.warmup) for job in plan(sets, total, compare)
+            measure(job, frames_file, workdir, args.warmup, idle)
+            for job in plan(sets, total, compare)
         ]
     context["load_end"] = " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    context["waited"] = idle.waited_s
+    noisy = [r.job.label for r in results if r.background_cores > IDLE_LOAD]
+    context["disturbed"] = ", ".join(noisy) if noisy else "none"
 
     report = render(results, sets, notes, context)
     if args.out is not None:

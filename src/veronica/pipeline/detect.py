@@ -33,7 +33,8 @@ class MeshDetector:
 
     ``tracking=False`` (static-image mode) runs the detector on every image:
     right for unrelated photos. ``tracking=True`` re-uses the previous frame's
-    face to place the next one: faster and steadier inside one video session,
+    face to place the next one: steadier inside one video session, and faster
+    while it tracks ``max_faces`` faces (only then is the detector skipped);
     wrong across unrelated images. One instance is one MediaPipe graph, which is
     not thread-safe, hence the lock.
     """

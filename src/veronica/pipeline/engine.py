@@ -92,8 +92,14 @@ class FaceEngine:
         return cls(config, detector, embedder, pad)
 
     def tracking_detector(self) -> MeshDetector:
-        """A fresh Face Mesh in tracking mode for one video session (not shared)."""
-        return MeshDetector(max_faces=self.config.max_faces, tracking=True)
+        """A fresh Face Mesh in tracking mode for one video session (not shared).
+
+        It tracks one face: MediaPipe skips its face detector only while it
+        tracks ``max_faces`` faces, so with more it would detect on every frame
+        (measured 4.9 ms vs 3.8 ms per frame). A session looks for a second face
+        with the static detector (``analyze`` without ``detector``) on some frames.
+        """
+        return MeshDetector(max_faces=1, tracking=True)
 
     @property
     def model_id(self) -> str:

@@ -215,6 +215,9 @@ def onnx_session(path: Path, threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    # Idle worker threads spinning after each run steal the core LiteRT's thread
+    # needs: measured on 2 cores, embedding 7.5 ms → 3.4 ms with spinning off.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
