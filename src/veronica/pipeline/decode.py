@@ -13,6 +13,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -89,8 +90,7 @@ def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> DecodedI
             rgb.load()
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
             raise ImageDecodeError(f"image data is damaged or truncated: {exc}") from exc
-    array = np.asarray(rgb, dtype=np.uint8)
-    bgr = np.ascontiguousarray(array[:, :, ::-1])
+    bgr = np.asarray(cv2.cvtColor(np.asarray(rgb, dtype=np.uint8), cv2.COLOR_RGB2BGR), np.uint8)
     return DecodedImage(bgr=bgr, format=image_format)
 
 

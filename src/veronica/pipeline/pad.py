@@ -78,7 +78,8 @@ class MiniFasNetPad:
 
     def score_crop(self, crop_bgr: NDArray[np.uint8]) -> float:
         """Score an already-cropped BGR image (e.g. the tight NUAA crops)."""
-        resized = cv2.resize(crop_bgr, (self.input_size, self.input_size))
-        x = resized.astype(np.float32).transpose(2, 0, 1)[None]
-        logits = self._session.run(None, {self._input: np.ascontiguousarray(x)})[0][0]
+        size = (self.input_size, self.input_size)
+        # Resize + HWC→NCHW float in one native call; raw 0–255 BGR as the model wants.
+        x = cv2.dnn.blobFromImage(crop_bgr, 1.0, size, swapRB=False, crop=False)
+        logits = self._session.run(None, {self._input: x})[0][0]
         return float(softmax(np.asarray(logits, dtype=np.float32))[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -61,8 +62,9 @@ class FaceLandmarks:
     image_width: int
     image_height: int
 
-    @property
+    @cached_property
     def box(self) -> Box:
+        """Bounding box of the 468 face points (computed once: several stages use it)."""
         xy = self.points[:468, :2]
         x0, y0 = xy.min(axis=0)
         x1, y1 = xy.max(axis=0)
