@@ -1,0 +1,123 @@
+"""Shared vocabulary of the liveness session, its signals and the simulator.
+
+A session is a stream of timestamped frames. The server plans a random
+challenge script (actions and light colours); the client learns each step only
+when it is due. Signals consume frames one at a time (streaming: no frame is
+kept longer than a signal needs) and report checks with their value and limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from veronica.pipeline.runner import FrameAnalysis
+
+
+class Action(StrEnum):
+    """What the person is asked to do. Values are stable API strings."""
+
+    TURN_LEFT = "turn_left"
+    """Turn the head to the person's own left (the face moves towards the image's right
+    in an unmirrored camera picture; yaw > 0 in ``pipeline.pose``)."""
+    TURN_RIGHT = "turn_right"
+    LOOK_UP = "look_up"
+    APPROACH = "approach"
+    """Move the face closer to the camera (iris depth decreases)."""
+    BLINK = "blink"
+
+
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class ChallengeStep:
+    """One action, due from ``start_s`` (session time) for ``window_s`` seconds."""
+
+    action: Action
+    start_s: float
+    window_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.window_s
+
+
+@dataclass(frozen=True)
+class LightStep:
+    """The page shows ``rgb`` around the oval for ``duration_s`` seconds from ``start_s``."""
+
+    rgb: RGB
+    start_s: float
+    duration_s: float
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.duration_s
+
+
+@dataclass(frozen=True)
+class SessionScript:
+    """Everything the server decided for one session, in session time (seconds
+    since positioning ended). Only the server holds it whole."""
+
+    challenges: tuple[ChallengeStep, ...]
+    light: tuple[LightStep, ...]
+    """Empty when the light challenge is off (e.g. photosensitive users)."""
+
+    def action_at(self, t: float) -> Action | None:
+        for step in self.challenges:
+            if step.start_s <= t < step.end_s:
+                return step.action
+        return None
+
+    def light_at(self, t: float) -> RGB | None:
+        for step in self.light:
+            if step.start_s <= t < step.end_s:
+                return step.rgb
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class FrameInput:
+    """One frame as the liveness signals see it."""
+
+    t: float
+    """Capture time in seconds (client clock, monotonic within a session)."""
+    bgr: NDArray[np.uint8]
+    """The frame itself; signals must not keep it beyond what they need."""
+    analysis: FrameAnalysis
+    """The engine's per-frame result (tracking-mode Face Mesh)."""
+    session_t: float | None = None
+    """Time since the challenge phase began (None while positioning)."""
+    action: Action | None = None
+    """The challenge action due at this frame, if any."""
+    light: RGB | None = None
+    """The colour the page is showing at this frame, if any."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One liveness check: what was measured, the limit, and whether it passed."""
+
+    name: str
+    value: float
+    limit: float
+    passed: bool
+    detail: str = ""
+
+
+class Signal(Protocol):
+    """A streaming liveness signal."""
+
+    name: str
+
+    def update(self, frame: FrameInput) -> None: ...
+
+    def checks(self) -> tuple[Check, ...]:
+        """The signal's verdicts over all frames so far (may be called at any time)."""
+        ...
