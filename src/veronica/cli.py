@@ -26,6 +26,8 @@ from veronica.errors import VeronicaError
 from veronica.settings import Settings
 
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
+    from veronica.evaluation.pad_images import ImagePadReport
+    from veronica.evaluation.pad_sim import SuiteReport
     from veronica.pipeline.engine import FaceEngine
     from veronica.service import FaceService
     from veronica.storage import TemplateStore
@@ -39,6 +41,8 @@ app.add_typer(users_app, name="users")
 camera_app = typer.Typer(no_args_is_help=True, help="Camera set-up for iris depth.")
 app.add_typer(eval_app, name="eval")
 app.add_typer(camera_app, name="camera")
+liveness_app = typer.Typer(no_args_is_help=True, help="Liveness checks on recorded video.")
+app.add_typer(liveness_app, name="liveness")
 
 out = Console()
 err = Console(stderr=True)
@@ -148,6 +152,96 @@ def camera_calibrate(
         f"horizontal field of view {hfov:.1f}° (spread {spread:.1f}° over {len(data)} photo(s))"
     )
     out.print(f"VERONICA_CAMERA_HFOV_DEG={hfov:.1f}", highlight=False)
+
+
+@app.command()
+def simulate(
+    species: Annotated[str, typer.Argument(help="genuine or an attack species.")],
+    out_path: Annotated[Path, typer.Option("--out", help="Video file (.mp4 or .y4m).")],
+    seed: Annotated[int, typer.Option(min=0, help="Seed: same seed, same video.")] = 0,
+    duration: Annotated[
+        float | None, typer.Option(min=1.0, max=120.0, help="Seconds (default: the script).")
+    ] = None,
+    fps: Annotated[int, typer.Option(min=5, max=60, help="Frames per second.")] = 30,
+) -> None:
+    """Write a simulated session (labelled simulated) as a video plus its script as JSON."""
+    from veronica.simulation import SPECIES, simulate_to_file
+
+    if species not in ("genuine", *SPECIES):
+        fail(f"unknown species {species!r}; choose from genuine, {', '.join(SPECIES)}")
+    if out_path.suffix.lower() not in (".mp4", ".y4m"):
+        fail(f"{out_path}: the video must end in .mp4 or .y4m")
+    with reported_errors():
+        meta = simulate_to_file(species, seed, out_path, duration_s=duration, fps=fps)
+    out.print(f"wrote {escape(str(out_path))} and {escape(str(meta))}")
+
+
+@liveness_app.command("check")
+def liveness_check(
+    video: Annotated[Path, typer.Argument(help="A recorded video of one face.")],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the decision here.")
+    ] = None,
+    max_seconds: Annotated[float, typer.Option(min=1.0, help="Read at most this much.")] = 30.0,
+) -> None:
+    """Passive liveness on a recorded video (no challenge): blinks, frozen frames,
+    identity, track, timing, passive PAD. Exit 0 = live, 1 = not live."""
+    import cv2
+    import numpy as np
+
+    from veronica.liveness.session import LivenessSession, Mode
+    from veronica.pipeline.engine import EngineConfig, FaceEngine
+
+    if not video.is_file():
+        fail(f"{video}: no such file")
+    settings = load_settings()
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    if not capture.isOpened() or not fps or fps <= 0:
+        fail(f"{video}: not a readable video")
+    with reported_errors():
+        engine = FaceEngine.load(EngineConfig.from_settings(settings, with_pad=True))
+        session = LivenessSession(engine, mode=Mode.PASSIVE)
+        frames = 0
+        while frames / fps < max_seconds:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            session.update(frames / fps, np.asarray(bgr, dtype=np.uint8))
+            frames += 1
+        capture.release()
+        if frames == 0:
+            fail(f"{video}: no frames could be decoded")
+        decision = session.finish()
+    table = Table("check", "value", "limit", "result", "detail")
+    for check in decision.checks:
+        mark = "[green]pass[/]" if check.passed else "[red]FAIL[/]"
+        table.add_row(
+            check.name, f"{check.value:.4g}", f"{check.limit:.4g}", mark, escape(check.detail)
+        )
+    out.print(table)
+    verdict = "[green]live[/]" if decision.live else "[red]not live[/]"
+    out.print(f"{verdict} ({decision.frames} frames)")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {
+            "live": decision.live,
+            "reason": decision.reason,
+            "frames": decision.frames,
+            "checks": [
+                {
+                    "name": c.name,
+                    "value": c.value,
+                    "limit": c.limit,
+                    "passed": c.passed,
+                    "detail": c.detail,
+                }
+                for c in decision.checks
+            ],
+        }
+        json_out.write_text(json.dumps(payload, indent=2) + "\n")
+    if not decision.live:
+        raise typer.Exit(EXIT_NO)
 
 
 @models_app.command("fetch")
@@ -312,8 +406,16 @@ def eval_lfw(
 
 @eval_app.command("pad")
 def eval_pad(
-    labels: Annotated[Path, typer.Option(help="CSV with header path,label[,attack_type,source].")],
-    root: Annotated[Path, typer.Option(help="Folder the CSV paths are relative to.")],
+    labels: Annotated[
+        Path | None, typer.Option(help="CSV with header path,label[,attack_type,source].")
+    ] = None,
+    root: Annotated[Path | None, typer.Option(help="Folder the CSV paths are relative to.")] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="'simulated': full liveness sessions, simulated attacks.")
+    ] = None,
+    sessions: Annotated[int, typer.Option(min=1, help="Sessions per species (suite).")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="First seed (suite).")] = 10_000,
+    fps: Annotated[float, typer.Option(min=5.0, max=60.0, help="Frame rate (suite).")] = 15.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     threshold: Annotated[
         float | None,
@@ -321,23 +423,45 @@ def eval_pad(
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
 ) -> None:
-    """Passive PAD score on labelled single images: AUC, APCER per attack type, BPCER."""
+    """Presentation-attack evaluation: labelled images (passive score only, AUC,
+    APCER per attack type, BPCER) or the simulated session suite (APCER per
+    species, worst-species APCER, BPCER, ACER)."""
     from rich.progress import Progress
 
-    from veronica.evaluation.pad_images import read_labels, run_pad_images
     from veronica.pipeline.engine import EngineConfig, FaceEngine
 
     settings = load_settings()
-    if not root.is_dir():
-        fail(f"{root}: no such folder")
+    if (suite is None) == (labels is None):
+        fail("give either --labels CSV --root DIR or --suite simulated")
+    if suite is not None and suite != "simulated":
+        fail(f"unknown suite {suite!r}; the only suite is 'simulated'")
+    if labels is not None and (root is None or not root.is_dir()):
+        fail(f"{root}: no such folder" if root else "--labels needs --root DIR")
+    report: ImagePadReport | SuiteReport
     with reported_errors():
-        rows = read_labels(labels, root, limit)
         engine = FaceEngine.load(EngineConfig.from_settings(settings, with_pad=True))
         with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("scoring", total=len(rows))
-            report = run_pad_images(
-                engine, rows, threshold, lambda done, _: progress.update(task, completed=done)
-            )
+            task = progress.add_task("evaluating", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            if labels is not None and root is not None:
+                from veronica.evaluation.pad_images import read_labels, run_pad_images
+
+                rows = read_labels(labels, root, limit)
+                report = run_pad_images(engine, rows, threshold, tick)
+            else:
+                import time
+
+                from veronica.evaluation.pad_sim import run_suite, suite_report
+                from veronica.liveness.policy import LivenessPolicy
+
+                start = time.perf_counter()
+                outcomes = run_suite(
+                    engine, LivenessPolicy(), sessions, seed, fps=fps, progress=tick
+                )
+                report = suite_report(outcomes, seed, fps, time.perf_counter() - start)
     out.print_json(json.dumps(report.to_json_dict()))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

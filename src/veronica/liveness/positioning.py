@@ -53,6 +53,9 @@ class PositioningLimits:
     """Face centre within 35 % of the oval's radii from the oval centre."""
     hold_frames: int = 5
     """Consecutive good frames before the challenges start (~0.2–0.3 s)."""
+    min_s: float = 1.0
+    """Positioning lasts at least this long: the person settles, and the passive
+    signals (PAD, frozen frames, identity) get frames before any challenge."""
     timeout_s: float = 20.0
 
 

@@ -53,6 +53,7 @@ class MeshDetector:
             min_tracking_confidence=min_confidence,
         )
         self._lock = threading.Lock()
+        self._closed = False
 
     def detect(self, bgr: NDArray[np.uint8]) -> tuple[FaceLandmarks, ...]:
         height, width = bgr.shape[:2]
@@ -72,8 +73,11 @@ class MeshDetector:
         )
 
     def close(self) -> None:
+        """Release the MediaPipe graph; safe to call more than once."""
         with self._lock:
-            self._mesh.close()
+            if not self._closed:
+                self._mesh.close()
+                self._closed = True
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,223 @@
+"""Consistency of the stream: no frozen/injected frames, one identity, one
+continuous face track, plausible timestamps, no second face.
+
+Each part is cheap (≈ 0.1 ms per frame at 640×480, dominated by the grey
+conversion) and keeps only the previous grey frame and running counters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from veronica.liveness.types import Check, FrameInput
+from veronica.pipeline.embed import Vector
+from veronica.pipeline.types import Box
+
+
+@dataclass(frozen=True)
+class ConsistencyLimits:
+    frozen_diff_grey: float = 0.05
+    """Mean absolute grey difference (0–255) of the face region below which two
+    consecutive frames count as identical. Measured: a repeated (injected) frame
+    gives ≈ 0.003, anything a camera films ≥ 0.35 (sensor noise), so 0.05 sits
+    far from both."""
+    max_frozen_fraction: float = 0.2
+    """Share of near-identical consecutive frame pairs allowed. Some webcam
+    drivers repeat a frame now and then; an injected still repeats nearly all."""
+    diff_size_px: int = 64
+    """The face region is resampled to this square size before differencing, so
+    the measure does not depend on the face size. Nearest/linear sampling keeps
+    the sensor noise that tells a camera from a still (area averaging would
+    smooth it away)."""
+    min_identity_similarity: float = 0.4
+    """Minimum cosine similarity of any frame's embedding to the first one: the
+    recognition threshold (0.40, docs/MODELS.md), i.e. "the same person" by the
+    same rule that signs people in. Same person across a session measures
+    0.6–0.97 (talking-head video, simulated sessions); simulated face swaps
+    gave -0.10–0.24."""
+    max_center_jump: float = 0.5
+    """Largest move of the face box centre between consecutive face frames, in
+    face widths. A head moving fast at 25 fps moves ≤ 0.2 widths per frame; a
+    cut to another video or another face jumps further."""
+    max_size_change: float = 1.3
+    """Largest ratio of face widths between consecutive face frames. An approach
+    at 25 fps changes the width by a few % per frame."""
+    min_fps: float = 5.0
+    max_fps: float = 60.0
+    """Plausible capture rates (median frame interval). Outside them the stream
+    is not a live webcam feed as the client promised."""
+    max_gap_s: float = 0.5
+    """Longest allowed interval between frames: a longer gap leaves room to swap
+    what the camera sees."""
+    max_second_face_ratio: float = 0.5
+    """Area of another face relative to the chosen one that fails the session
+    (as login's ``AnalysisOptions.max_second_face_ratio``): a face half the size
+    is a person close enough to help; a tiny poster face is not."""
+
+
+def face_region_grey(grey: NDArray[np.uint8], box: Box, size: int) -> NDArray[np.float32] | None:
+    """The box's pixels resampled to ``size``×``size`` (linear: keeps the noise)."""
+    h, w = grey.shape[:2]
+    x0, x1 = max(0, int(box.x0)), min(w, math.ceil(box.x1))
+    y0, y1 = max(0, int(box.y0)), min(h, math.ceil(box.y1))
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    crop = cv2.resize(grey[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_LINEAR)
+    return crop.astype(np.float32)
+
+
+def mean_abs_diff(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
+    return float(np.mean(np.abs(a - b)))
+
+
+class ConsistencySignal:
+    """Streaming consistency checks over a session's frames."""
+
+    name = "consistency"
+
+    def __init__(self, limits: ConsistencyLimits | None = None) -> None:
+        self.limits = limits or ConsistencyLimits()
+        self._prev_grey: NDArray[np.uint8] | None = None
+        self._pairs = 0
+        self._frozen_pairs = 0
+        self._min_diff = math.inf
+        self._reference: Vector | None = None
+        self._min_similarity = math.inf
+        self._last_box: Box | None = None
+        self._max_jump = 0.0
+        self._max_size_change = 1.0
+        self._last_t: float | None = None
+        self._non_increasing = 0
+        self._intervals = 0
+        self._interval_sum = 0.0
+        self._max_gap = 0.0
+        self._max_second_face = 0.0
+
+    def update(self, frame: FrameInput) -> None:
+        self._update_timing(frame.t)
+        analysis = frame.analysis
+        if analysis.face_count > 1:
+            self._max_second_face = max(self._max_second_face, analysis.second_face_ratio)
+        face = analysis.face
+        grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY))
+        if face is not None:
+            self._update_frozen(grey, face.box)
+            self._update_track(face.box)
+        self._prev_grey = grey
+        if analysis.embedding is not None:
+            self._update_identity(analysis.embedding)
+
+    def _update_timing(self, t: float) -> None:
+        if self._last_t is not None:
+            dt = t - self._last_t
+            if dt <= 0:
+                self._non_increasing += 1
+            else:
+                self._intervals += 1
+                self._interval_sum += dt
+                self._max_gap = max(self._max_gap, dt)
+        self._last_t = t
+
+    def _update_frozen(self, grey: NDArray[np.uint8], box: Box) -> None:
+        if self._prev_grey is None or self._prev_grey.shape != grey.shape:
+            return
+        # The same region of both frames: the tracker jitters even on a repeated
+        # frame, so the current box is applied to both (pixels, not landmarks).
+        size = self.limits.diff_size_px
+        now = face_region_grey(grey, box, size)
+        before = face_region_grey(self._prev_grey, box, size)
+        if now is None or before is None:
+            return
+        diff = mean_abs_diff(now, before)
+        self._pairs += 1
+        self._min_diff = min(self._min_diff, diff)
+        if diff < self.limits.frozen_diff_grey:
+            self._frozen_pairs += 1
+
+    def _update_track(self, box: Box) -> None:
+        last = self._last_box
+        self._last_box = box
+        if last is None or last.width <= 0 or box.width <= 0:
+            return
+        (cx0, cy0), (cx1, cy1) = last.center, box.center
+        jump = math.hypot(cx1 - cx0, cy1 - cy0) / last.width
+        self._max_jump = max(self._max_jump, jump)
+        ratio = max(box.width / last.width, last.width / box.width)
+        self._max_size_change = max(self._max_size_change, ratio)
+
+    def _update_identity(self, embedding: Vector) -> None:
+        if self._reference is None:
+            self._reference = embedding
+            return
+        similarity = float(np.dot(self._reference, embedding))
+        self._min_similarity = min(self._min_similarity, similarity)
+
+    @property
+    def frozen_fraction(self) -> float:
+        return self._frozen_pairs / self._pairs if self._pairs else 0.0
+
+    @property
+    def min_identity_similarity(self) -> float | None:
+        return None if math.isinf(self._min_similarity) else self._min_similarity
+
+    @property
+    def mean_fps(self) -> float:
+        return self._intervals / self._interval_sum if self._interval_sum > 0 else 0.0
+
+    def checks(self) -> tuple[Check, ...]:
+        return (
+            self._frozen_check(),
+            self._identity_check(),
+            self._track_check(),
+            self._timing_check(),
+            self._second_face_check(),
+        )
+
+    def _frozen_check(self) -> Check:
+        lim = self.limits
+        if self._pairs == 0:
+            return Check("frozen_frames", 0.0, lim.max_frozen_fraction, False, "no face pairs")
+        fraction = self.frozen_fraction
+        detail = f"{self._frozen_pairs}/{self._pairs} pairs; min diff {self._min_diff:.3f}"
+        return Check(
+            "frozen_frames", fraction, lim.max_frozen_fraction,
+            fraction <= lim.max_frozen_fraction, detail,
+        )  # fmt: skip
+
+    def _identity_check(self) -> Check:
+        limit = self.limits.min_identity_similarity
+        similarity = self.min_identity_similarity
+        if similarity is None:
+            # Too few embeddings to compare: nothing contradicts one identity.
+            return Check("identity", 1.0, limit, True, "not applicable: < 2 embeddings")
+        return Check("identity", similarity, limit, similarity >= limit)
+
+    def _track_check(self) -> Check:
+        lim = self.limits
+        jump_ok = self._max_jump <= lim.max_center_jump
+        size_ok = self._max_size_change <= lim.max_size_change
+        detail = f"max size change ×{self._max_size_change:.2f} (limit ×{lim.max_size_change})"
+        return Check("face_track", self._max_jump, lim.max_center_jump, jump_ok and size_ok, detail)
+
+    def _timing_check(self) -> Check:
+        lim = self.limits
+        fps = self.mean_fps
+        problems = []
+        if self._non_increasing:
+            problems.append(f"{self._non_increasing} non-increasing timestamps")
+        if self._intervals and not lim.min_fps <= fps <= lim.max_fps:
+            problems.append(f"{fps:.1f} fps outside {lim.min_fps}–{lim.max_fps}")
+        if self._max_gap > lim.max_gap_s:
+            problems.append(f"gap {self._max_gap:.2f} s > {lim.max_gap_s} s")
+        detail = "; ".join(problems) or f"{fps:.1f} fps, max gap {self._max_gap:.3f} s"
+        return Check("timing", self._max_gap, lim.max_gap_s, not problems, detail)
+
+    def _second_face_check(self) -> Check:
+        limit = self.limits.max_second_face_ratio
+        value = self._max_second_face
+        return Check("second_face", value, limit, value < limit)

@@ -1,0 +1,141 @@
+"""Light challenge: the skin's colour must follow the colours the page showed.
+
+Per frame we take the mean colour of skin patches (both cheeks and the
+forehead, placed and sized from the mesh), as chromaticity (r = R/(R+G+B),
+b = B/(R+G+B): independent of brightness, so exposure changes do not matter).
+Over the light phase, the skin chroma change is correlated with the page
+colour's chroma at lags 0..K frames. A replay recorded under other colours does
+not correlate, a late replay correlates at the wrong lag, and a screen showing
+the face emits its own light and barely changes. Keeps four scalars per light
+frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from veronica.liveness.types import RGB, Check, FrameInput
+from veronica.pipeline.types import FaceLandmarks
+
+SKIN_POINTS = (50, 280, 151)
+"""Mesh points at the middle of the image-left cheek, image-right cheek and forehead."""
+
+
+@dataclass(frozen=True)
+class LightLimits:
+    min_correlation: float = 0.5
+    """Normalised cross-correlation needed at the best lag. Tinted skin follows
+    the page well above it (synthetic: > 0.9); an unrelated colour sequence
+    gives |r| ≲ 0.3 over a few seconds of frames."""
+    max_lag_s: float = 0.35
+    """Latest plausible response: page repaint + camera exposure and buffering
+    take 50–250 ms. A replay prepared after seeing the colours comes later."""
+    search_lag_s: float = 1.0
+    """Lags searched (beyond ``max_lag_s`` too, so a late replay is seen as late)."""
+    min_frames: int = 10
+    """Overlapping frames needed for a correlation at a lag."""
+    patch_iod: float = 0.25
+    """Side of each square skin patch, in inter-ocular distances: inside the
+    cheek/forehead at any pose we accept, yet tens of pixels to average noise."""
+
+
+def chroma(b: float, g: float, r: float) -> tuple[float, float]:
+    """(r, b) chromaticity; +1 keeps black defined."""
+    total = r + g + b + 1.0
+    return r / total, b / total
+
+
+def rgb_chroma(rgb: RGB) -> tuple[float, float]:
+    red, green, blue = rgb
+    return chroma(float(blue), float(green), float(red))
+
+
+def skin_colour(
+    bgr: NDArray[np.uint8], face: FaceLandmarks, patch_iod: float
+) -> NDArray[np.float64] | None:
+    """Mean BGR of the skin patches, or ``None`` if they fall outside the image."""
+    half = max(1, round(face.interocular_px * patch_iod / 2))
+    h, w = bgr.shape[:2]
+    sums = np.zeros(3)
+    count = 0
+    for idx in SKIN_POINTS:
+        x, y = (round(float(v)) for v in face.points[idx, :2])
+        x0, x1, y0, y1 = max(0, x - half), min(w, x + half), max(0, y - half), min(h, y + half)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        patch = bgr[y0:y1, x0:x1].reshape(-1, 3)
+        sums += patch.sum(axis=0)
+        count += len(patch)
+    return sums / count if count else None
+
+
+def normalized_xcorr(skin: NDArray[np.float64], page: NDArray[np.float64], lag: int) -> float:
+    """Correlation of ``skin[i + lag]`` with ``page[i]`` over both chroma channels.
+
+    Each channel is centred on its own mean over the overlap (so the running
+    baseline of the skin colour drops out), then both channels are pooled.
+    """
+    n = len(page) - lag
+    x = skin[lag : lag + n] - skin[lag : lag + n].mean(axis=0)
+    y = page[:n] - page[:n].mean(axis=0)
+    denom = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
+    return float((x * y).sum() / denom) if denom > 0 else 0.0
+
+
+class LightSignal:
+    name = "light"
+
+    def __init__(self, limits: LightLimits | None = None) -> None:
+        self.limits = limits or LightLimits()
+        self._t: list[float] = []
+        self._skin: list[tuple[float, float]] = []
+        self._page: list[tuple[float, float]] = []
+
+    def update(self, frame: FrameInput) -> None:
+        face = frame.analysis.face
+        if frame.light is None or face is None:
+            return
+        colour = skin_colour(frame.bgr, face, self.limits.patch_iod)
+        if colour is None:
+            return
+        self._t.append(frame.t)
+        self._skin.append(chroma(*(float(v) for v in colour)))
+        self._page.append(rgb_chroma(frame.light))
+
+    def best_lag(self) -> tuple[float, int] | None:
+        """(max correlation, its lag in frames), or ``None`` with too few frames."""
+        n = len(self._t)
+        if n < self.limits.min_frames:
+            return None
+        skin = np.asarray(self._skin, dtype=np.float64)
+        page = np.asarray(self._page, dtype=np.float64)
+        max_lag = min(
+            round(self.limits.search_lag_s / self._frame_interval()), n - self.limits.min_frames
+        )
+        scores = [(normalized_xcorr(skin, page, lag), lag) for lag in range(max_lag + 1)]
+        return max(scores)
+
+    def _frame_interval(self) -> float:
+        dt = np.diff(np.asarray(self._t))
+        dt = dt[dt > 0]
+        return float(np.median(dt)) if len(dt) else 1.0
+
+    def checks(self) -> tuple[Check, ...]:
+        lim = self.limits
+        if not self._t:
+            return (Check("light_challenge", 0.0, lim.min_correlation, True, "off"),)
+        best = self.best_lag()
+        if best is None:
+            detail = f"{len(self._t)} light frames with a face < {lim.min_frames}"
+            return (Check("light_challenge", 0.0, lim.min_correlation, False, detail),)
+        corr, lag = best
+        lag_s = lag * self._frame_interval()
+        return (
+            Check("light_challenge", corr, lim.min_correlation, corr >= lim.min_correlation,
+                  f"{len(self._t)} frames, best lag {lag} frames"),
+            Check("light_lag", lag_s, lim.max_lag_s, lag_s <= lim.max_lag_s),
+        )  # fmt: skip

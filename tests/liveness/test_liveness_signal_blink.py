@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from liveness_signal_support import run, talking_head, with_analysis
+
+from veronica.liveness.signals.blink import BlinkLimits, BlinkSignal
+from veronica.liveness.types import FrameInput
+from veronica.pipeline.engine import FaceEngine
+
+FPS = 25.0
+
+
+@pytest.fixture(scope="module")
+def video(shared_data: Path, face_engine: FaceEngine) -> tuple[FrameInput, ...]:
+    return talking_head(shared_data, face_engine)
+
+
+def ear_frames(template: FrameInput, ears: list[float]) -> list[FrameInput]:
+    """Frames whose only difference is the eye aspect ratio."""
+    quality = template.analysis.quality
+    assert quality is not None
+    return [
+        replace(with_analysis(template, quality=replace(quality, eye_aspect_ratio=e)), t=i / FPS)
+        for i, e in enumerate(ears)
+    ]
+
+
+OPEN = [0.30, 0.31, 0.29, 0.30, 0.32, 0.30, 0.31, 0.30, 0.29, 0.30]
+
+
+@pytest.mark.shared_data
+def test_real_video_blinks_are_counted(video: tuple[FrameInput, ...]) -> None:
+    signal = run(BlinkSignal(), video)
+    # The first 4 s hold two natural blinks (at ~0.9 s and ~1.3 s).
+    assert signal.blink_count == 2
+    assert signal.deepest_dip > 0.6
+    assert all(0.04 <= e.end_t - e.start_t <= 0.4 for e in signal.events)
+    (check,) = signal.checks()
+    assert check.name == "blinks" and check.passed and check.value == 2.0
+    assert signal.blinked_between(0.8, 1.0)
+    assert not signal.blinked_between(2.0, 4.0)
+
+
+@pytest.mark.shared_data
+def test_a_still_photo_has_no_blink(video: tuple[FrameInput, ...]) -> None:
+    quality = video[0].analysis.quality
+    assert quality is not None
+    still = ear_frames(video[0], [quality.eye_aspect_ratio] * 60)
+    signal = run(BlinkSignal(), still)
+    assert signal.blink_count == 0
+    assert not signal.checks()[0].passed
+
+
+@pytest.mark.shared_data
+def test_short_deep_dip_is_a_blink(video: tuple[FrameInput, ...]) -> None:
+    signal = run(BlinkSignal(), ear_frames(video[0], [*OPEN, 0.2, 0.08, 0.12, *OPEN]))
+    assert signal.blink_count == 1
+    assert signal.events[0].depth == pytest.approx(1 - 0.08 / 0.30, abs=0.03)
+    assert signal.blinked_between(10 / FPS, 11 / FPS)
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "dip",
+    [
+        [0.25, 0.22, 0.25],  # too shallow: a squint or tracker noise (dip ≈ 0.27)
+        [0.08] * 15,  # 600 ms: eyes held shut, not a blink
+    ],
+)
+def test_shallow_or_long_dips_are_not_blinks(
+    video: tuple[FrameInput, ...], dip: list[float]
+) -> None:
+    signal = run(BlinkSignal(), ear_frames(video[0], [*OPEN, *dip, *OPEN]))
+    assert signal.blink_count == 0
+
+
+@pytest.mark.shared_data
+def test_dip_still_open_at_the_end_is_not_counted(video: tuple[FrameInput, ...]) -> None:
+    assert run(BlinkSignal(), ear_frames(video[0], [*OPEN, 0.05, 0.05])).blink_count == 0
+
+
+@pytest.mark.shared_data
+def test_limits_and_session_clock(video: tuple[FrameInput, ...]) -> None:
+    frames = ear_frames(video[0], [*OPEN, 0.1, *OPEN, 0.1, *OPEN])
+    # Session time starts 0.2 s after capture time 0.
+    frames = [replace(f, session_t=f.t - 0.2) for f in frames]
+    signal = run(BlinkSignal(BlinkLimits(min_blinks=3)), frames)
+    assert signal.blink_count == 2 and not signal.checks()[0].passed
+    assert signal.blinked_between(0.1, 0.3)  # the blink at capture 0.4 s
+    assert not signal.blinked_between(0.3, 0.5)

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from liveness_signal_support import run, talking_head, with_analysis
+
+from veronica.liveness.signals.consistency import ConsistencyLimits, ConsistencySignal
+from veronica.liveness.types import Check, FrameInput
+from veronica.pipeline.engine import FaceEngine
+
+pytestmark = pytest.mark.shared_data
+
+
+@pytest.fixture(scope="module")
+def video(shared_data: Path, face_engine: FaceEngine) -> tuple[FrameInput, ...]:
+    return talking_head(shared_data, face_engine)
+
+
+def by_name(signal: ConsistencySignal) -> dict[str, Check]:
+    return {c.name: c for c in signal.checks()}
+
+
+def test_real_video_passes_every_consistency_check(video: tuple[FrameInput, ...]) -> None:
+    checks = by_name(run(ConsistencySignal(), video))
+    assert all(c.passed for c in checks.values()), checks
+    assert checks["frozen_frames"].value == 0.0
+    assert checks["identity"].value > 0.5
+
+
+def test_repeated_frame_fails_the_frozen_check(video: tuple[FrameInput, ...]) -> None:
+    frozen = [replace(f, bgr=video[0].bgr) for f in video[:30]]
+    checks = by_name(run(ConsistencySignal(), frozen))
+    assert not checks["frozen_frames"].passed
+    assert checks["frozen_frames"].value == 1.0
+
+
+def test_noise_on_a_repeated_frame_is_not_a_camera(video: tuple[FrameInput, ...]) -> None:
+    # A re-encoded still differs by far less than sensor noise: still frozen.
+    rng = np.random.default_rng(0)
+    base = video[0].bgr.astype(np.int16)
+    frames = []
+    for f in video[:20]:
+        jitter = (rng.random(base.shape) < 0.002).astype(np.int16)
+        frames.append(replace(f, bgr=np.clip(base + jitter, 0, 255).astype(np.uint8)))
+    assert not by_name(run(ConsistencySignal(), frames))["frozen_frames"].passed
+
+
+def test_another_identity_fails(video: tuple[FrameInput, ...]) -> None:
+    first = video[0].analysis.embedding
+    assert first is not None
+    other = -first  # as dissimilar as it gets
+    frames = [*video[:5], with_analysis(video[5], embedding=other)]
+    assert not by_name(run(ConsistencySignal(), frames))["identity"].passed
+
+
+def test_missing_embeddings_are_not_applicable(video: tuple[FrameInput, ...]) -> None:
+    frames = [with_analysis(f, embedding=None) for f in video[:5]]
+    check = by_name(run(ConsistencySignal(), frames))["identity"]
+    assert check.passed and "not applicable" in check.detail
+
+
+def test_face_jump_fails_the_track(video: tuple[FrameInput, ...]) -> None:
+    face = video[10].analysis.face
+    assert face is not None
+    moved = replace(face, points=face.points + np.array([200.0, 0.0, 0.0], np.float32))
+    frames = [*video[:10], with_analysis(video[10], face=moved)]
+    check = by_name(run(ConsistencySignal(), frames))["face_track"]
+    assert not check.passed and check.value > 0.5
+
+
+def test_face_size_change_fails_the_track(video: tuple[FrameInput, ...]) -> None:
+    face = video[10].analysis.face
+    assert face is not None
+    centre = face.points[:, :2].mean(axis=0)
+    grown = face.points.copy()
+    grown[:, :2] = centre + (grown[:, :2] - centre) * 1.6
+    frames = [*video[:10], with_analysis(video[10], face=replace(face, points=grown))]
+    assert not by_name(run(ConsistencySignal(), frames))["face_track"].passed
+
+
+@pytest.mark.parametrize(
+    ("times", "problem"),
+    [
+        ([0.0, 0.04, 0.04, 0.08], "non-increasing"),
+        ([0.0, 0.04, 0.02, 0.08], "non-increasing"),
+        ([0.0, 0.5, 1.0, 1.5], "fps"),
+        ([0.0, 0.04, 0.08, 0.9], "gap"),
+    ],
+)
+def test_implausible_timestamps_fail(
+    video: tuple[FrameInput, ...], times: list[float], problem: str
+) -> None:
+    frames = [replace(f, t=t) for f, t in zip(video, times, strict=False)]
+    check = by_name(run(ConsistencySignal(), frames))["timing"]
+    assert not check.passed and problem in check.detail
+
+
+def test_second_face_fails(video: tuple[FrameInput, ...]) -> None:
+    frames = [*video[:3], with_analysis(video[3], face_count=2, second_face_ratio=0.7)]
+    check = by_name(run(ConsistencySignal(), frames))["second_face"]
+    assert not check.passed and check.value == pytest.approx(0.7)
+    small = [*video[:3], with_analysis(video[3], face_count=2, second_face_ratio=0.1)]
+    assert by_name(run(ConsistencySignal(), small))["second_face"].passed
+
+
+def test_limits_are_taken_from_the_constructor(video: tuple[FrameInput, ...]) -> None:
+    strict = ConsistencyLimits(min_identity_similarity=0.99)
+    assert not by_name(run(ConsistencySignal(strict), video))["identity"].passed

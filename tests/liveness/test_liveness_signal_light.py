@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from liveness_signal_support import run, talking_head
+
+from veronica.liveness.signals.light import LightLimits, LightSignal, chroma, rgb_chroma
+from veronica.liveness.types import RGB, FrameInput
+from veronica.pipeline.engine import FaceEngine
+
+PALETTE: tuple[RGB, ...] = (
+    (255, 60, 60), (60, 255, 60), (60, 60, 255), (255, 255, 60), (255, 60, 255), (60, 255, 255),
+)  # fmt: skip
+STEP_FRAMES = 10  # 0.4 s per colour at 25 fps
+
+
+@pytest.fixture(scope="module")
+def video(shared_data: Path, face_engine: FaceEngine) -> tuple[FrameInput, ...]:
+    return talking_head(shared_data, face_engine)
+
+
+def colour_sequence(seed: int, n: int) -> list[RGB]:
+    rng = np.random.default_rng(seed)
+    steps = rng.integers(0, len(PALETTE), size=n // STEP_FRAMES + 1)
+    return [PALETTE[int(steps[i // STEP_FRAMES])] for i in range(n)]
+
+
+def tint(bgr: np.ndarray, rgb: RGB, strength: float = 0.15) -> np.ndarray:
+    """The face lit by the page: each channel scaled by the page's colour."""
+    gain = 1.0 - strength + 2 * strength * np.array(rgb[::-1], np.float32) / 255.0
+    return np.clip(bgr.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+
+
+def lit(
+    video: tuple[FrameInput, ...], shown: list[RGB], lighting: list[RGB] | None, lag: int = 0
+) -> list[FrameInput]:
+    """Frames where the page shows ``shown`` and the face is lit by ``lighting``
+    delayed by ``lag`` frames (``None``: the face is not lit by the page)."""
+    frames = []
+    for i, frame in enumerate(video):
+        bgr = frame.bgr
+        if lighting is not None and i >= lag:
+            bgr = tint(bgr, lighting[i - lag])
+        frames.append(replace(frame, bgr=bgr, light=shown[i]))
+    return frames
+
+
+def test_chroma() -> None:
+    assert chroma(0.0, 0.0, 0.0) == (0.0, 0.0)
+    r, b = rgb_chroma((200, 100, 100))
+    assert r == pytest.approx(200 / 401) and b == pytest.approx(100 / 401)
+
+
+def test_feature_off_is_not_applicable(video: tuple[FrameInput, ...]) -> None:
+    (check,) = run(LightSignal(), video[:10]).checks()
+    assert check.name == "light_challenge" and check.passed and check.detail == "off"
+
+
+@pytest.mark.shared_data
+def test_face_lit_by_the_page_correlates(video: tuple[FrameInput, ...]) -> None:
+    colours = colour_sequence(1, len(video))
+    signal = run(LightSignal(), lit(video, colours, colours, lag=2))
+    corr, lag = signal.checks()
+    assert corr.passed and corr.value > 0.8
+    assert lag.passed and lag.value == pytest.approx(0.08)
+
+
+@pytest.mark.shared_data
+def test_replay_under_another_sequence_does_not_correlate(video: tuple[FrameInput, ...]) -> None:
+    shown = colour_sequence(1, len(video))
+    recorded = colour_sequence(2, len(video))
+    corr, _ = run(LightSignal(), lit(video, shown, recorded)).checks()
+    assert not corr.passed and corr.value < 0.4
+
+
+@pytest.mark.shared_data
+def test_shuffled_colours_do_not_correlate(video: tuple[FrameInput, ...]) -> None:
+    shown = colour_sequence(1, len(video))
+    shuffled = list(shown)
+    np.random.default_rng(3).shuffle(shuffled)  # type: ignore[arg-type]
+    corr, _ = run(LightSignal(), lit(video, shown, shuffled)).checks()
+    assert not corr.passed
+
+
+@pytest.mark.shared_data
+def test_late_replay_has_the_wrong_lag(video: tuple[FrameInput, ...]) -> None:
+    colours = colour_sequence(1, len(video))
+    corr, lag = run(LightSignal(), lit(video, colours, colours, lag=15)).checks()
+    assert corr.value > 0.8
+    assert not lag.passed and lag.value == pytest.approx(0.6)
+
+
+@pytest.mark.shared_data
+def test_screen_emitting_its_own_light_does_not_correlate(video: tuple[FrameInput, ...]) -> None:
+    colours = colour_sequence(1, len(video))
+    corr, _ = run(LightSignal(), lit(video, colours, None)).checks()
+    assert not corr.passed
+
+
+@pytest.mark.shared_data
+def test_too_few_light_frames_fail(video: tuple[FrameInput, ...]) -> None:
+    colours = colour_sequence(1, 5)
+    signal = LightSignal(LightLimits(min_frames=10))
+    (check,) = run(signal, lit(video[:5], colours, colours)).checks()
+    assert not check.passed

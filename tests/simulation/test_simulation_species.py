@@ -1,0 +1,91 @@
+"""Attack species and determinism (all simulated)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from support import face_path
+from veronica.liveness.types import Action
+from veronica.pipeline.engine import FaceEngine
+from veronica.pipeline.quality import eye_aspect_ratio
+from veronica.pipeline.runner import AnalysisOptions
+from veronica.simulation.attacks import SPECIES, make_actor
+from veronica.simulation.scripts import Timeline, random_script
+
+NO_EMBED = AnalysisOptions(embed=False, pad=False)
+PHOTOS = (face_path("rose_leslie", 1), face_path("obama", 2))
+SCRIPT = random_script(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("species", ("genuine", *SPECIES))
+def test_species_frames_hold_a_face(face_engine: FaceEngine, species: str) -> None:
+    actor = make_actor(species, SCRIPT, seed=11, photos=PHOTOS)
+    timeline = Timeline(SCRIPT)
+    found = 0
+    times = np.arange(0.0, 4.0, 0.4)
+    for t in times:
+        frame = actor.frame(float(t), *timeline.at(float(t)))
+        assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+        found += face_engine.analyze(frame, NO_EMBED).face is not None
+    assert found >= 0.8 * len(times)
+
+
+@pytest.mark.parametrize("species", ("genuine", "print_moving", "screen_replay_wrong"))
+def test_same_seed_same_frames(species: str) -> None:
+    timeline = Timeline(SCRIPT)
+    a, b, c = (make_actor(species, SCRIPT, seed, PHOTOS) for seed in (5, 5, 6))
+    for t in (0.0, 1.0, 2.5):
+        fa, fb, fc = (x.frame(t, *timeline.at(t)) for x in (a, b, c))
+        assert np.array_equal(fa, fb)
+        assert not np.array_equal(fa, fc)
+
+
+def test_frozen_frame_barely_changes(face_engine: FaceEngine) -> None:
+    for seed in (1, 2):
+        actor = make_actor("frozen_frame", SCRIPT, seed, PHOTOS)
+        a, b = actor.frame(0.0, None, None), actor.frame(1 / 30, None, None)
+        face = face_engine.analyze(a, NO_EMBED).face
+        assert face is not None
+        box = face.box
+        crop = np.s_[int(box.y0) : int(box.y1), int(box.x0) : int(box.x1)]
+        assert np.abs(a[crop].astype(float) - b[crop].astype(float)).mean() < 0.05
+
+
+def test_print_never_blinks(face_engine: FaceEngine) -> None:
+    for species in ("print_still", "print_moving"):
+        actor = make_actor(species, SCRIPT, 3, PHOTOS)
+        ears = []
+        for i in range(24):
+            frame = actor.frame(i / 15, Action.BLINK if i >= 4 else None, None)
+            face = face_engine.analyze(frame, NO_EMBED).face
+            assert face is not None
+            ears.append(eye_aspect_ratio(face))
+        assert min(ears) > 0.18, species
+
+
+def test_print_tints_uniformly_but_a_head_does_not(face_engine: FaceEngine) -> None:
+    def centre_edge_ratio(species: str) -> float:
+        actor = make_actor(species, SCRIPT, 4, PHOTOS)
+        red, blue = actor.frame(0.0, None, (255, 0, 0)), actor.frame(0.0, None, (0, 0, 255))
+        face = face_engine.analyze(red, NO_EMBED).face
+        assert face is not None
+        ratio = red[:, :, 2].astype(float) / np.maximum(blue[:, :, 2], 1)
+
+        def gain(points: tuple[int, ...]) -> float:
+            # Red-channel gain under red vs blue light, around mesh points: independent
+            # of the albedo, proportional to n·l on a lit surface.
+            values = []
+            for index in points:
+                x, y = (int(v) for v in face.points[index, :2])
+                values.append(ratio[y - 3 : y + 4, x - 3 : x + 4].mean() - 1.0)
+            return float(np.mean(values))
+
+        centre = gain((4, 10, 50, 280))  # nose bridge, forehead, cheeks
+        edge = gain((234, 454, 127, 356))  # the outline at eye height
+        return edge / centre
+
+    print_ratio = centre_edge_ratio("print_still")
+    head_ratio = centre_edge_ratio("genuine")
+    assert 0.8 < print_ratio < 1.25
+    assert head_ratio < 0.75

@@ -1,0 +1,67 @@
+"""Video files and scripts of the simulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from support import face_path
+from veronica.simulation.attacks import make_actor
+from veronica.simulation.scripts import Timeline, random_script
+from veronica.simulation.video import Y4M_HEADER, simulate_to_file, write_video
+
+PHOTOS = (face_path("rose_leslie", 1),)
+
+
+def test_random_script_shape() -> None:
+    script = random_script(np.random.default_rng(3))
+    assert 2 <= len(script.challenges) <= 3
+    assert len({c.action for c in script.challenges}) == len(script.challenges)
+    assert 4 <= len(script.light) <= 6
+    slot = script.light[-1].end_s - script.light[0].start_s
+    assert slot <= 2.01
+    assert all(0.2 <= x.duration_s <= 0.4 for x in script.light)
+    assert script.challenges[0].start_s >= 0.5
+
+
+def test_mp4_reads_back(tmp_path: Path) -> None:
+    actor = make_actor("frozen_frame", random_script(np.random.default_rng(1)), 1, PHOTOS)
+    path = tmp_path / "clip.mp4"
+    assert write_video(actor, 0.5, 30, path) == 15
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        assert frame.shape == (480, 640, 3)
+        count += 1
+    capture.release()
+    assert count == 15
+
+
+def test_y4m_layout(tmp_path: Path) -> None:
+    actor = make_actor("frozen_frame", random_script(np.random.default_rng(1)), 1, PHOTOS)
+    path = tmp_path / "clip.y4m"
+    assert write_video(actor, 0.2, 30, path) == 6
+    data = path.read_bytes()
+    assert data.startswith(Y4M_HEADER.encode())
+    frame_bytes = len(b"FRAME\n") + 640 * 480 * 3 // 2
+    assert len(data) == len(Y4M_HEADER) + 6 * frame_bytes
+    assert data.count(b"FRAME\n") >= 6
+
+
+def test_simulate_to_file_writes_timeline(tmp_path: Path) -> None:
+    out = tmp_path / "genuine.y4m"
+    meta = simulate_to_file("genuine", 4, out, duration_s=0.3, photos=PHOTOS)
+    doc = json.loads(meta.read_text())
+    assert meta.name == "genuine.y4m.json"
+    assert doc["simulated"] is True and doc["species"] == "genuine" and doc["frames"] == 9
+    assert doc["challenges"] and doc["light"]
+    assert (
+        Timeline(random_script(np.random.default_rng([4, 23]))).positioning_s
+        == doc["positioning_s"]
+    )
