@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -846,3 +847,88 @@ def test_camera_calibrate_bad_input(cli: Cli, args: tuple[object, ...], message:
     result = cli("camera", "calibrate", *args)
     assert result.exit_code == 2
     assert message in flat(result.output)
+
+
+def test_simulate_writes_a_video_and_its_script(cli: Cli) -> None:
+    out = cli.tmp_path / "frozen.mp4"
+    result = cli("simulate", "frozen_frame", "--seed", "3", "--out", out, "--duration", "2")
+    assert result.exit_code == 0, result.output
+    capture = cv2.VideoCapture(str(out))
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert count == 60
+    meta = json.loads(out.with_name("frozen.mp4.json").read_text())
+    assert meta["simulated"] is True and meta["species"] == "frozen_frame"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("paper_mask", "--out", "x.mp4"), "unknown species"),
+        (("genuine", "--out", "x.avi"), ".mp4 or .y4m"),
+    ],
+)
+def test_simulate_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    result = cli("simulate", *args)
+    assert result.exit_code == 2
+    assert message in flat(result.output)
+
+
+def test_liveness_check_bad_input(cli: Cli) -> None:
+    assert "no such file" in flat(cli("liveness", "check", "nope.mp4").output)
+    text = cli.tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    result = cli("liveness", "check", text)
+    assert result.exit_code == 2
+    assert "not a readable video" in flat(result.output)
+
+
+@pytest.mark.shared_data
+def test_liveness_check_real_video_and_its_frozen_copy(cli: Cli, shared_data: Path) -> None:
+    video = shared_data / "video" / "talking_head_blinks.mp4"
+    report = cli.tmp_path / "live.json"
+    result = cli("liveness", "check", video, "--json", report)
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["live"] is True
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    frozen = cli.tmp_path / "frozen.mp4"
+    writer = cv2.VideoWriter(str(frozen), cv2.VideoWriter_fourcc(*"mp4v"), 25, frame.shape[1::-1])
+    for _ in range(100):
+        writer.write(frame)
+    writer.release()
+    result = cli("liveness", "check", frozen)
+    assert result.exit_code == 1
+    assert "not live" in flat(result.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "either --labels"),
+        (("--suite", "simulated", "--labels", "x.csv", "--root", "."), "either --labels"),
+        (("--suite", "real"), "unknown suite"),
+        (("--labels", "x.csv"), "needs --root"),
+    ],
+)
+def test_eval_pad_option_errors(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    result = cli("eval", "pad", *args)
+    assert result.exit_code == 2
+    assert message in flat(result.output)
+
+
+@pytest.mark.slow
+def test_eval_pad_simulated_suite(cli: Cli) -> None:
+    report = cli.tmp_path / "suite.json"
+    result = cli("eval", "pad", "--suite", "simulated", "--sessions", "1", "--json", report)
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["simulated"] is True
+    assert set(data["apcer_by_species"]) == {
+        "print_still", "print_moving", "screen_replay_wrong", "screen_replay_late",
+        "frozen_frame", "face_swap",
+    }  # fmt: skip
+    assert data["apcer"] == max(data["apcer_by_species"].values())
+    assert 0.0 <= data["bpcer"] <= 1.0
