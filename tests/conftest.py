@@ -3,6 +3,7 @@ the rule that with CI=true nothing is skipped."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,15 @@ def face_engine() -> Iterator[FaceEngine]:
     engine = FaceEngine.load(EngineConfig(models_dir=models_dir()))
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone: no VERONICA_* from the shell, no .env file."""
+    for name in list(os.environ):
+        if name.upper().startswith("VERONICA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,8 @@ from veronica.storage.orm import EnrollmentImage, Template, User
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone: no VERONICA_* from the shell, no .env file."""
-    for name in list(os.environ):
-        if name.upper().startswith("VERONICA_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def _isolated(isolated_env: None) -> None:
+    """Settings come from the test alone (see ``isolated_env`` in conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +21,8 @@ TRACE_MARKERS = ("Traceback", 'File "', "sqlite3", "OperationalError", "sqlalche
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone: no VERONICA_* from the shell, no .env file."""
-    for name in list(os.environ):
-        if name.upper().startswith("VERONICA_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
+def _isolated(isolated_env: None) -> None:
+    """Settings come from the test alone (see ``isolated_env`` in conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,11 @@ from pathlib import Path
 
 from veronica.liveness.policy import LivenessPolicy
 from veronica.liveness.session import LivenessDecision, LivenessSession, Phase
-from veronica.liveness.types import Action
+from veronica.liveness.types import RGB, Action
 from veronica.pipeline.engine import FaceEngine
 from veronica.simulation import SPECIES, make_actor
 
 ProgressFn = Callable[[int, int], None]
-RGBLight = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def run_simulated_session(
         species, session.script, seed, photos, positioning_s=policy.positioning.min_s
     )
     action: Action | None = None
-    light: RGBLight | None = None
+    light: RGB | None = None
     decision: LivenessDecision | None = None
     frame = 0
     while decision is None:
