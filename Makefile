@@ -51,7 +51,7 @@ bench: $(MODELS_STAMP)
 
 lock: $(STAMP)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^veronica' > requirements.lock.new
-	mv requirements.lock.new requirements.lock
+	{ printf "# Full pinned dependency tree (runtime + dev tools), Python 3.11, Linux x86_64.\n# Regenerate after changing pyproject.toml: make lock\n"; cat requirements.lock.new; } > requirements.lock && rm requirements.lock.new
 
 clean:
 	rm -rf $(VENV) var/models .mypy_cache .ruff_cache .pytest_cache
