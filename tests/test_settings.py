@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -19,6 +20,13 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         if name.upper().startswith("VERONICA_"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
+
+
+# Everything else production insists on, so a test can vary one thing.
+PRODUCTION_REST: dict[str, Any] = {
+    "signing_key_path": Path("/srv/veronica/signing_key.pem"),
+    "public_url": "https://login.example.org",
+}
 
 
 # -- template key -----------------------------------------------------------------------
@@ -37,7 +45,7 @@ def test_production_refuses_the_default_key_when_none_is_given() -> None:
 
 def test_production_accepts_a_generated_key() -> None:
     key = generate_key()
-    settings = Settings(environment=Environment.PRODUCTION, template_key=key)
+    settings = Settings(environment=Environment.PRODUCTION, template_key=key, **PRODUCTION_REST)
     assert settings.template_key == key
     TemplateCipher.from_setting(settings.template_key)
 
@@ -124,6 +132,9 @@ def test_env_vars_override_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "VERONICA_INFERENCE_THREADS": "2",
         "VERONICA_CAMERA_HFOV_DEG": "70",
         "VERONICA_MAX_FACES": "2",
+        "VERONICA_SIGNING_KEY_PATH": "/srv/signing_key.pem",
+        "VERONICA_PUBLIC_URL": "https://login.example.org",
+        "VERONICA_ALLOWED_ORIGINS": '["https://shop.example.org"]',
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -138,6 +149,7 @@ def test_env_vars_override_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert settings.keep_enrollment_images is True
     assert (settings.host, settings.port) == ("0.0.0.0", 9001)
     assert settings.inference_threads == 2
+    assert settings.allowed_origins == ["https://shop.example.org"]
     assert settings.camera_hfov_deg == 70.0
     assert settings.max_faces == 2
 
@@ -206,3 +218,49 @@ def test_invalid_env_values_are_refused(
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert name.removeprefix("VERONICA_").lower() in str(caught.value)
+
+
+# -- web-session secrets and test-only settings -------------------------------------------
+
+
+def _production(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"template_key": generate_key(), **PRODUCTION_REST, **overrides}
+    return Settings(environment=Environment.PRODUCTION, **values)
+
+
+def test_production_accepts_its_full_configuration() -> None:
+    settings = _production()
+    assert settings.is_production and settings.admin_key is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"signing_key_path": None}, "VERONICA_SIGNING_KEY_PATH"),
+        ({"public_url": "http://login.example.org"}, "https://"),
+        ({"admin_key": "secret-admin"}, "VERONICA_ADMIN_KEY"),
+        ({"challenge_seed": 7}, "VERONICA_CHALLENGE_SEED"),
+    ],
+    ids=["no-signing-key", "plain-http", "env-admin-key", "fixed-challenge-seed"],
+)
+def test_production_refuses_development_shortcuts(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _production(**overrides)
+
+
+def test_challenge_seed_is_refused_in_development_and_allowed_in_test() -> None:
+    with pytest.raises(ValidationError, match="only allowed when VERONICA_ENVIRONMENT=test"):
+        Settings(environment=Environment.DEVELOPMENT, challenge_seed=7)
+    assert Settings(environment=Environment.TEST, challenge_seed=7).challenge_seed == 7
+
+
+def test_tls_needs_both_files(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="VERONICA_TLS_CERT_FILE"):
+        Settings(tls_cert_file=tmp_path / "cert.pem")
+    settings = Settings(tls_cert_file=tmp_path / "c.pem", tls_key_file=tmp_path / "k.pem")
+    assert settings.tls_key_file == tmp_path / "k.pem"
+
+
+def test_signing_key_defaults_to_the_data_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.resolved_signing_key_path == tmp_path / "signing_key.pem"

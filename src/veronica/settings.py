@@ -58,6 +58,60 @@ class Settings(BaseSettings):
     inference_threads: int = Field(default=1, ge=1, le=64)
     """Threads per model session; 1 keeps per-request latency stable under concurrency."""
 
+    # --- web sessions (issue 5) ---
+    public_url: str = "http://127.0.0.1:8000"
+    """Where browsers reach the service; enrollment links and the token issuer use it."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Extra origins allowed by CORS and on the WebSocket (the service's own is always allowed)."""
+    session_ttl_s: float = Field(default=180.0, ge=10.0, le=3600.0)
+    """A sign-in session lives 3 minutes: enough to place the face and follow
+    the challenges twice over, short enough that a stolen session id is stale."""
+    max_active_sessions: int = Field(default=32, ge=1, le=10_000)
+    """Each live session holds a tracking Face Mesh graph (~30 MB); beyond this, new
+    sessions get 503 ``busy`` instead of exhausting memory."""
+    max_frame_bytes: int = Field(default=300_000, ge=10_000, le=10_000_000)
+    """One JPEG frame; 640×480 at quality 0.8 is ~40–80 kB."""
+    max_frame_rate: float = Field(default=20.0, gt=0.0, le=120.0)
+    """Frames per second accepted per session; the page sends 10–15."""
+    sessions_per_minute_per_ip: int = Field(default=20, ge=1)
+    lockout_failures: int = Field(default=5, ge=1)
+    """Failed attempts (per user and per IP) before a lockout."""
+    lockout_base_s: float = Field(default=30.0, gt=0.0)
+    """First lockout; each further failure doubles it."""
+    lockout_max_s: float = Field(default=3600.0, gt=0.0)
+    result_token_ttl_s: int = Field(default=120, ge=10, le=3600)
+    """The signed result token is for the relying site to check at once, not a login session."""
+    signing_key_path: Path | None = None
+    """PEM EC P-256 private key for result tokens. Default: ``<data_dir>/signing_key.pem``,
+    generated on first start in development/test only."""
+    admin_key: str | None = None
+    """Development/test only: an admin API key accepted without the database.
+    Production keys are created with ``veronica admin create-key`` (stored hashed)."""
+    enrollment_link_ttl_s: int = Field(default=86_400, ge=60)
+    audit_keep_images: bool = False
+    """Keep (encrypted) frames of failed attempts for review; off by default."""
+    audit_image_retention_days: int = Field(default=7, ge=1, le=365)
+    challenge_seed: int | None = None
+    """Test environment only: a fixed challenge seed so a recorded video can follow
+    the script. Refused in any other environment (it would make challenges predictable)."""
+    light_challenge: bool = True
+    """The page may still opt a user out (photosensitivity); this turns it off for all."""
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    """``veronica serve`` serves HTTPS directly when both are set."""
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def resolved_signing_key_path(self) -> Path:
+        return (
+            self.signing_key_path
+            if self.signing_key_path is not None
+            else self.data_dir / "signing_key.pem"
+        )
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -76,5 +130,27 @@ class Settings(BaseSettings):
             raise ValueError(
                 "VERONICA_TEMPLATE_KEY must be set to a secret 32-byte key in production "
                 "(generate one with `veronica keygen`)"
+            )
+        if self.challenge_seed is not None and self.environment is not Environment.TEST:
+            raise ValueError(
+                "VERONICA_CHALLENGE_SEED is only allowed when VERONICA_ENVIRONMENT=test: "
+                "a fixed seed makes every challenge predictable"
+            )
+        if self.environment is Environment.PRODUCTION:
+            if self.admin_key is not None:
+                raise ValueError(
+                    "VERONICA_ADMIN_KEY is for development only; create production keys "
+                    "with `veronica admin create-key`"
+                )
+            if self.signing_key_path is None:
+                raise ValueError(
+                    "VERONICA_SIGNING_KEY_PATH must name the result-token signing key in "
+                    "production (generate one with `veronica keygen --signing`)"
+                )
+            if not self.public_url.startswith("https://"):
+                raise ValueError("VERONICA_PUBLIC_URL must be https:// in production")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "set both VERONICA_TLS_CERT_FILE and VERONICA_TLS_KEY_FILE, or neither"
             )
         return self
