@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODELS_STAMP := var/models/.fetched
 
-.PHONY: run test lint typecheck pytest install models bench lock clean
+.PHONY: run test lint typecheck pytest install models system-deps bench lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -36,7 +36,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(MODELS_STAMP)
+# Chromium and ffmpeg for the end-to-end tests (Debian packages).
+system-deps:
+	bash scripts/system-deps.sh
+
+pytest: $(MODELS_STAMP) system-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

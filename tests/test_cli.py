@@ -922,10 +922,17 @@ def test_eval_pad_option_errors(cli: Cli, args: tuple[str, ...], message: str) -
 @pytest.mark.slow
 def test_eval_pad_simulated_suite(cli: Cli) -> None:
     report = cli.tmp_path / "suite.json"
-    result = cli("eval", "pad", "--suite", "simulated", "--sessions", "1", "--json", report)
+    plot = cli.tmp_path / "det.png"
+    result = cli(
+        "eval", "pad", "--suite", "simulated", "--sessions", "1", "--workers", "2",
+        "--json", report, "--plot", plot,
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["simulated"] is True
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    assert data["threshold"] == 0.0 and "apcer_at_bpcer_5pct" in data
+    assert set(data["accepted_attacks"]) == set(data["apcer_by_species"])
     assert set(data["apcer_by_species"]) == {
         "print_still", "print_moving", "screen_replay_wrong", "screen_replay_late",
         "frozen_frame", "face_swap",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need 
     from veronica.evaluation.pad_images import ImagePadReport
     from veronica.evaluation.pad_sim import SuiteReport
     from veronica.pipeline.engine import FaceEngine
+    from veronica.security.apikeys import AdminKeys
     from veronica.service import FaceService
     from veronica.storage import TemplateStore
 
@@ -43,6 +44,8 @@ app.add_typer(eval_app, name="eval")
 app.add_typer(camera_app, name="camera")
 liveness_app = typer.Typer(no_args_is_help=True, help="Liveness checks on recorded video.")
 app.add_typer(liveness_app, name="liveness")
+admin_app = typer.Typer(no_args_is_help=True, help="Admin API keys (stored hashed).")
+app.add_typer(admin_app, name="admin")
 
 out = Console()
 err = Console(stderr=True)
@@ -104,20 +107,107 @@ def serve(
     from veronica.api.app import create_app
 
     settings = load_settings()
+    # HTTPS directly when a certificate is configured (settings require both or neither);
+    # camera access in browsers needs a secure origin anywhere but localhost.
     uvicorn.run(
         create_app(settings),
         host=host or settings.host,
         port=port or settings.port,
         log_level="info",
+        ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
     )
 
 
 @app.command()
-def keygen() -> None:
-    """Print a new random template key for VERONICA_TEMPLATE_KEY."""
-    from veronica.storage import generate_key
+def keygen(
+    signing: Annotated[
+        bool,
+        typer.Option(
+            "--signing", help="Write an EC P-256 key for result tokens instead (mode 0600)."
+        ),
+    ] = False,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="With --signing: where (default VERONICA_SIGNING_KEY_PATH)."),
+    ] = None,
+) -> None:
+    """Print a new random template key for VERONICA_TEMPLATE_KEY, or with --signing
+    write a new result-token signing key (never overwriting one)."""
+    if not signing:
+        if out_path is not None:
+            fail("--out only goes with --signing (the template key is printed)")
+        from veronica.storage import generate_key
 
-    out.print(generate_key(), highlight=False)
+        out.print(generate_key(), highlight=False)
+        return
+    from veronica.security.tokens import ResultSigner, generate_signing_key, write_private_key
+
+    path = out_path if out_path is not None else load_settings().resolved_signing_key_path
+    if path.exists():
+        fail(f"{path} already exists; refusing to overwrite a signing key")
+    key = generate_signing_key()
+    try:
+        write_private_key(path, key)
+    except FileExistsError:
+        fail(f"{path} already exists; refusing to overwrite a signing key")
+    except OSError as exc:
+        fail(f"{path}: cannot write ({exc.strerror})", EXIT_SETUP)
+    kid = ResultSigner(key).kid
+    out.print(f"wrote {escape(str(path))} (mode 0600), key id {kid}", highlight=False)
+    out.print(f"VERONICA_SIGNING_KEY_PATH={escape(str(path.resolve()))}", highlight=False)
+
+
+def _admin_keys(settings: Settings) -> AdminKeys:
+    from veronica.security.apikeys import AdminKeys
+    from veronica.storage import make_engine, upgrade_database
+
+    url = settings.resolved_database_url
+    upgrade_database(url)
+    return AdminKeys(make_engine(url), dev_key=None)
+
+
+@admin_app.command("create-key")
+def admin_create_key(
+    label: Annotated[
+        str | None, typer.Option(help="Name to list and revoke it by (default: random).")
+    ] = None,
+) -> None:
+    """Create an admin API key; prints it once (only its hash is stored)."""
+    import secrets
+
+    settings = load_settings()
+    chosen = label if label is not None else f"key-{secrets.token_hex(3)}"
+    with reported_errors():
+        key = _admin_keys(settings).create(chosen)
+    out.print(key, highlight=False, soft_wrap=True)
+    err.print(
+        Text(f"created admin key {chosen.strip()!r}; it is not shown again, store it now"),
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@admin_app.command("list-keys")
+def admin_list_keys() -> None:
+    """List admin keys: label, created, revoked (the keys themselves are not stored)."""
+    settings = load_settings()
+    with reported_errors():
+        records = _admin_keys(settings).list()
+    table = Table("label", "created", "revoked")
+    for record in records:
+        revoked = record.revoked_at.isoformat() if record.revoked_at else "-"
+        table.add_row(escape(record.label), record.created_at.isoformat(), revoked)
+    out.print(table)
+
+
+@admin_app.command("revoke-key")
+def admin_revoke_key(label: Annotated[str, typer.Argument(help="Label of the key.")]) -> None:
+    """Revoke an admin key at once; requests with it get 401 from then on."""
+    settings = load_settings()
+    with reported_errors():
+        _admin_keys(settings).revoke(label)
+    out.print(Text(f"revoked admin key {label.strip()!r}"), highlight=False)
 
 
 @camera_app.command("calibrate")
@@ -163,6 +253,16 @@ def simulate(
         float | None, typer.Option(min=1.0, max=120.0, help="Seconds (default: the script).")
     ] = None,
     fps: Annotated[int, typer.Option(min=5, max=60, help="Frames per second.")] = 30,
+    challenge_seed: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Follow the script of a server with this VERONICA_CHALLENGE_SEED."
+        ),
+    ] = None,
+    light: Annotated[bool, typer.Option(help="Include the light (colour) challenge.")] = True,
+    positioning: Annotated[
+        float | None, typer.Option(min=0.0, max=30.0, help="Seconds before the script starts.")
+    ] = None,
 ) -> None:
     """Write a simulated session (labelled simulated) as a video plus its script as JSON."""
     from veronica.simulation import SPECIES, simulate_to_file
@@ -172,7 +272,16 @@ def simulate(
     if out_path.suffix.lower() not in (".mp4", ".y4m"):
         fail(f"{out_path}: the video must end in .mp4 or .y4m")
     with reported_errors():
-        meta = simulate_to_file(species, seed, out_path, duration_s=duration, fps=fps)
+        meta = simulate_to_file(
+            species,
+            seed,
+            out_path,
+            duration_s=duration,
+            fps=fps,
+            challenge_seed=challenge_seed,
+            light=light,
+            positioning_s=positioning,
+        )
     out.print(f"wrote {escape(str(out_path))} and {escape(str(meta))}")
 
 
@@ -416,6 +525,12 @@ def eval_pad(
     sessions: Annotated[int, typer.Option(min=1, help="Sessions per species (suite).")] = 20,
     seed: Annotated[int, typer.Option(min=0, help="First seed (suite).")] = 10_000,
     fps: Annotated[float, typer.Option(min=5.0, max=60.0, help="Frame rate (suite).")] = 15.0,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Processes for the suite (one engine each).")
+    ] = 1,
+    plot: Annotated[
+        Path | None, typer.Option(help="Suite: write a DET plot (PNG) of the session scores.")
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     threshold: Annotated[
         float | None,
@@ -438,30 +553,38 @@ def eval_pad(
     if labels is not None and (root is None or not root.is_dir()):
         fail(f"{root}: no such folder" if root else "--labels needs --root DIR")
     report: ImagePadReport | SuiteReport
-    with reported_errors():
-        engine = FaceEngine.load(EngineConfig.from_settings(settings, with_pad=True))
-        with Progress(console=err, transient=True) as progress:
-            task = progress.add_task("evaluating", total=None)
+    config = EngineConfig.from_settings(settings, with_pad=True)
+    with reported_errors(), Progress(console=err, transient=True) as progress:
+        task = progress.add_task("evaluating", total=None)
 
-            def tick(done: int, total: int) -> None:
-                progress.update(task, completed=done, total=total)
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
 
-            if labels is not None and root is not None:
-                from veronica.evaluation.pad_images import read_labels, run_pad_images
+        if labels is not None and root is not None:
+            from veronica.evaluation.pad_images import read_labels, run_pad_images
 
-                rows = read_labels(labels, root, limit)
-                report = run_pad_images(engine, rows, threshold, tick)
-            else:
-                import time
+            rows = read_labels(labels, root, limit)
+            report = run_pad_images(FaceEngine.load(config), rows, threshold, tick)
+        else:
+            import time
 
-                from veronica.evaluation.pad_sim import run_suite, suite_report
-                from veronica.liveness.policy import LivenessPolicy
+            from veronica.evaluation.pad_sim import plot_suite_det, run_suite, suite_report
+            from veronica.liveness.policy import LivenessPolicy
 
-                start = time.perf_counter()
-                outcomes = run_suite(
-                    engine, LivenessPolicy(), sessions, seed, fps=fps, progress=tick
-                )
-                report = suite_report(outcomes, seed, fps, time.perf_counter() - start)
+            start = time.perf_counter()
+            outcomes = run_suite(
+                config,
+                LivenessPolicy(),
+                sessions,
+                seed,
+                fps=fps,
+                workers=workers,
+                progress=tick,
+            )
+            report = suite_report(outcomes, seed, fps, time.perf_counter() - start)
+            if plot is not None:
+                plot.parent.mkdir(parents=True, exist_ok=True)
+                plot_suite_det(outcomes, plot)
     out.print_json(json.dumps(report.to_json_dict()))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -82,3 +82,55 @@ class ModelError(VeronicaError):
 class ConfigurationError(VeronicaError):
     code = "configuration_invalid"
     status = 500
+
+
+# --- security (issue 5) ---
+
+
+class TokenInvalidError(VeronicaError):
+    """A result token failed verification (signature, key id, algorithm, time, iss/aud).
+
+    The message says which check failed; it never contains the token itself."""
+
+    code = "token_invalid"
+    status = 401
+
+
+class AdminKeyInvalidError(VeronicaError):
+    code = "admin_key_invalid"
+    status = 401
+
+
+class AdminKeyNotFoundError(NotFoundError):
+    code = "admin_key_not_found"
+
+
+class AdminKeyExistsError(ConflictError):
+    code = "admin_key_exists"
+
+
+class RetryLaterError(VeronicaError):
+    """Base for refusals that lift by themselves: ``retry_after_s`` feeds ``Retry-After``."""
+
+    code = "retry_later"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LockedOutError(RetryLaterError):
+    code = "locked_out"
+
+
+class RateLimitedError(RetryLaterError):
+    code = "rate_limited"
+
+
+class EnrollmentLinkInvalidError(VeronicaError):
+    """Unknown, used or expired enrollment link: one answer for all three, so the
+    response does not tell a guesser which tokens once existed."""
+
+    code = "enrollment_link_invalid"
+    status = 410

@@ -26,6 +26,10 @@ def test_genuine_session_is_live(face_engine: FaceEngine) -> None:
     decision, outcome = run_simulated_session(face_engine, POLICY, "genuine", seed=205)
     assert decision.live, decision.failed
     assert decision.reason == "live"
+    assert 0.0 <= decision.score <= 1.0 and outcome.score == decision.score
+    assert decision.score == min(
+        c.margin for c in decision.checks if c.name not in POLICY.advisory_checks
+    )
     names = {c.name for c in decision.checks}
     assert {"pad", "frozen_frames", "identity", "light_challenge", "timing"} <= names
     assert sum(n.startswith("challenge_") for n in names) >= 2
@@ -47,6 +51,7 @@ def test_attacks_are_refused(face_engine: FaceEngine, species: str, must_fail: s
     assert not decision.live
     assert decision.reason == "liveness_failed"
     assert must_fail <= failed(decision)
+    assert -1.0 <= decision.score < 0.0
     if species == "screen_replay_wrong":
         # A replay of another script cannot answer this one's steps or light.
         assert any(n.startswith(("challenge_", "light_")) for n in failed(decision))
@@ -60,7 +65,7 @@ def test_positioning_hints_then_timeout(face_engine: FaceEngine) -> None:
     state = session.update(POLICY.positioning.timeout_s + 0.1, blank)
     assert state.phase is Phase.DECIDED
     assert state.decision is not None and state.decision.reason == "timeout"
-    assert not state.decision.live
+    assert not state.decision.live and state.decision.score == -1.0
     # A decided session stays decided.
     assert session.update(99.0, blank).phase is Phase.DECIDED
 

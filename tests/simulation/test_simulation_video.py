@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from support import face_path
+from veronica.liveness.challenges import ChallengeLimits, plan_script
 from veronica.simulation.attacks import make_actor
 from veronica.simulation.scripts import Timeline, random_script
 from veronica.simulation.video import Y4M_HEADER, simulate_to_file, write_video
@@ -64,4 +67,21 @@ def test_simulate_to_file_writes_timeline(tmp_path: Path) -> None:
     assert (
         Timeline(random_script(np.random.default_rng([4, 23]))).positioning_s
         == doc["positioning_s"]
+    )
+
+
+def test_simulate_to_file_follows_a_fixed_challenge_seed(tmp_path: Path) -> None:
+    # What a test-environment server with VERONICA_CHALLENGE_SEED=7 and the light
+    # challenge switched off will ask for, step for step.
+    expected = plan_script(ChallengeLimits(light=False), random.Random(7))
+    out = tmp_path / "fixed.y4m"
+    meta = simulate_to_file(
+        "genuine", 1, out, duration_s=0.2, photos=PHOTOS, challenge_seed=7, light=False,
+        positioning_s=2.0,
+    )  # fmt: skip
+    doc = json.loads(meta.read_text())
+    assert doc["light"] == [] and doc["positioning_s"] == 2.0
+    assert [c["action"] for c in doc["challenges"]] == [c.action.value for c in expected.challenges]
+    assert [c["start_s"] for c in doc["challenges"]] == pytest.approx(
+        [c.start_s for c in expected.challenges]
     )

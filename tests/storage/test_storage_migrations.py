@@ -23,7 +23,9 @@ from veronica.storage import (
 from veronica.storage.migrate import alembic_config
 from veronica.storage.orm import Base
 
-TABLES = {"users", "templates", "enrollment_images", "key_check", "alembic_version"}
+INITIAL_TABLES = {"users", "templates", "enrollment_images", "key_check", "alembic_version"}
+SECURITY_TABLES = {"admin_keys", "enrollment_links", "audit_events", "audit_images"}
+TABLES = INITIAL_TABLES | SECURITY_TABLES
 
 
 def _schema_diff(engine: Engine) -> list[object]:
@@ -32,8 +34,8 @@ def _schema_diff(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
-def test_head_is_the_initial_revision() -> None:
-    assert head_revision() == "0001"
+def test_head_is_the_security_revision() -> None:
+    assert head_revision() == "0002"
 
 
 def test_upgrade_creates_tables_on_a_new_sqlite_file(sqlite_url: str, db_path: Path) -> None:
@@ -92,6 +94,25 @@ def test_downgrade_then_upgrade(sqlite_url: str) -> None:
     assert current_revision(sqlite_url) is None
     upgrade_database(sqlite_url)
     assert current_revision(sqlite_url) == head_revision()
+
+
+def test_security_tables_come_and_go_with_revision_0002(sqlite_url: str) -> None:
+    """A database at 0001 (users with templates) gains the tables, and loses only them."""
+    upgrade_database(sqlite_url, "0001")
+    engine = make_engine(sqlite_url)
+    try:
+        store = TemplateStore(engine, TemplateCipher(bytes(range(32))))
+        store.create_user("ada")
+        assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
+        upgrade_database(sqlite_url)
+        assert set(inspect(engine).get_table_names()) == TABLES
+        assert [u.name for u in store.list_users()] == ["ada"]
+        command.downgrade(alembic_config(sqlite_url), "0001")
+        assert current_revision(sqlite_url) == "0001"
+        assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
+        assert [u.name for u in store.list_users()] == ["ada"]
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

@@ -59,6 +59,10 @@ class LivenessDecision:
     embeddings: tuple[NDArray[np.float32], ...] = ()
     """The best frames' embeddings (by quality), for recognition."""
     frames: int = 0
+    score: float = -1.0
+    """Session score in [-1, 1]: the smallest margin (``Check.margin``) of the
+    deciding checks, -1 for a timeout. ``live`` is exactly ``score >= 0``; the
+    score orders sessions for DET curves and APCER at a fixed BPCER."""
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -228,9 +232,9 @@ class LivenessSession:
                 ),
             )
         deciding = [c for c in checks if c.name not in self.policy.advisory_checks]
-        live = (
-            reason is None and self._n.challenge_t0 is not None and all(c.passed for c in deciding)
-        )
+        reached = reason is None and self._n.challenge_t0 is not None
+        score = min((c.margin for c in deciding), default=1.0) if reached else -1.0
+        live = reached and all(c.passed for c in deciding)
         best = sorted(self._n.captures, key=lambda c: c.quality, reverse=True)
         self._decision = LivenessDecision(
             live=live,
@@ -238,6 +242,7 @@ class LivenessSession:
             reason="live" if live else (reason or "liveness_failed"),
             embeddings=tuple(c.embedding for c in best[: self.policy.capture_frames]),
             frames=self._n.frames,
+            score=score,
         )
         self._phase = Phase.DECIDED
         self.close()
@@ -249,7 +254,9 @@ class LivenessSession:
             name = f"challenge_{i + 1}_{step.action.value}"
             if step.action is Action.BLINK:
                 done = self._blink.blinked_between(step.start_s, step.end_s)
-                checks.append(Check(name, float(done), 1.0, done))
+                dip = self._blink.deepest_between(step.start_s, step.end_s)
+                limit = self._blink.limits.min_dip
+                checks.append(Check(name, dip, limit, done, "deepest eye-aspect-ratio dip"))
             else:
                 r = self._head.response(step.action, step.start_s, step.end_s)
                 checks.append(Check(name, r.value, r.limit, r.done, r.detail))

@@ -100,6 +100,10 @@ class FrameInput:
     """The colour the page is showing at this frame, if any."""
 
 
+MARGIN_SCALE_FLOOR = 1e-3
+"""Smallest scale for a margin (limits of 0), and the smallest failing margin."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One liveness check: what was measured, the limit, and whether it passed."""
@@ -109,6 +113,18 @@ class Check:
     limit: float
     passed: bool
     detail: str = ""
+
+    @property
+    def margin(self) -> float:
+        """Signed distance from the limit in units of the limit, clipped to ±1:
+        > 0 passed with room, < 0 failed by that much. The sign comes from
+        ``passed``, so it needs no per-check direction; a failed check is never
+        exactly 0, so ``margin >= 0`` is the same as ``passed``."""
+        scale = max(abs(self.limit), MARGIN_SCALE_FLOOR)
+        distance = min(1.0, abs(self.value - self.limit) / scale)
+        if self.passed:
+            return distance
+        return -max(distance, MARGIN_SCALE_FLOOR)
 
 
 class Signal(Protocol):

@@ -6,6 +6,7 @@ and light colours. Every file is labelled simulated."""
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -15,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import BadInputError
+from veronica.liveness.challenges import ChallengeLimits, plan_script
 from veronica.liveness.types import SessionScript
 from veronica.simulation.actors import Actor
 from veronica.simulation.attacks import SPECIES, make_actor
@@ -62,16 +64,26 @@ def simulate_to_file(
     duration_s: float | None = None,
     fps: int = 30,
     photos: Sequence[Path] | None = None,
+    challenge_seed: int | None = None,
+    light: bool = True,
+    positioning_s: float | None = None,
 ) -> Path:
-    """Simulate one session of ``species`` ("genuine" or one of ``SPECIES``) with a
-    random script from ``seed``; writes the video and ``<video>.json`` (the
-    timeline). Returns the JSON path."""
+    """Simulate one session of ``species`` ("genuine" or one of ``SPECIES``);
+    writes the video and ``<video>.json`` (the timeline). Returns the JSON path.
+
+    The script is random from ``seed``, or, with ``challenge_seed``, exactly the
+    one a server whose challenge seed is fixed (test environment) will ask for —
+    so a browser's fake camera can play a session that follows it.
+    ``positioning_s`` is the video time before the script starts."""
     if species != "genuine" and species not in SPECIES:
         raise BadInputError(
             f"unknown species {species!r}; expected genuine or {', '.join(SPECIES)}"
         )
-    script = random_script(np.random.default_rng([seed, 23]))
-    timeline = Timeline(script)
+    if challenge_seed is not None:
+        script = plan_script(ChallengeLimits(light=light), random.Random(challenge_seed))
+    else:
+        script = random_script(np.random.default_rng([seed, 23]), light=light)
+    timeline = Timeline(script) if positioning_s is None else Timeline(script, positioning_s)
     actor = make_actor(species, script, seed, photos, timeline.positioning_s)
     duration = duration_s if duration_s is not None else timeline.end_s + TAIL_S
     count = write_video(actor, duration, fps, out_path, timeline)

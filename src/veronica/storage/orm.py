@@ -20,6 +20,7 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Text,
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -28,6 +29,13 @@ USER_NAME_MAX_CHARS = 128
 MODEL_ID_MAX_CHARS = 64
 FINGERPRINT_MAX_CHARS = 64
 KEY_CHECK_ROW_ID = 1
+SHA256_HEX_CHARS = 64
+LABEL_MAX_CHARS = 64
+SESSION_ID_MAX_CHARS = 64
+PURPOSE_MAX_CHARS = 16
+IP_MAX_CHARS = 64
+DECISION_MAX_CHARS = 16
+REASON_MAX_CHARS = 64
 
 # Deterministic constraint names: SQLite batch migrations can only alter named constraints.
 NAMING_CONVENTION = {
@@ -91,6 +99,9 @@ class User(Base):
     images: Mapped[list[EnrollmentImage]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+    enrollment_links: Mapped[list[EnrollmentLink]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Template(Base):
@@ -134,3 +145,70 @@ class KeyCheck(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_MAX_CHARS))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AdminKey(Base):
+    """An admin API key: only its SHA-256 is stored, the key itself is shown once."""
+
+    __tablename__ = "admin_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(LABEL_MAX_CHARS), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(SHA256_HEX_CHARS), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class EnrollmentLink(Base):
+    """A one-time enrollment link: only the token's SHA-256 is stored."""
+
+    __tablename__ = "enrollment_links"
+    __table_args__ = (Index("ix_enrollment_links_user_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(SHA256_HEX_CHARS), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="enrollment_links")
+
+
+class AuditEventRow(Base):
+    """One sign-in or enrollment decision. ``username`` is a plain string, not a
+    foreign key: the history outlives the user's deletion."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        Index("ix_audit_events_time", "time"),
+        Index("ix_audit_events_username_time", "username", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    session_id: Mapped[str] = mapped_column(String(SESSION_ID_MAX_CHARS))
+    purpose: Mapped[str] = mapped_column(String(PURPOSE_MAX_CHARS))
+    client_ip: Mapped[str | None] = mapped_column(String(IP_MAX_CHARS), nullable=True)
+    username: Mapped[str | None] = mapped_column(String(USER_NAME_MAX_CHARS), nullable=True)
+    decision: Mapped[str] = mapped_column(String(DECISION_MAX_CHARS))
+    reason: Mapped[str] = mapped_column(String(REASON_MAX_CHARS))
+    checks: Mapped[str] = mapped_column(Text)
+    """JSON list of {name, value, limit, passed}: portable, and only ever read whole."""
+
+
+class AuditImage(Base):
+    """An encrypted frame of a refused attempt, deleted after its retention time."""
+
+    __tablename__ = "audit_images"
+    __table_args__ = (
+        Index("ix_audit_images_event_id", "event_id"),
+        Index("ix_audit_images_expires_at", "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("audit_events.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -39,6 +39,7 @@ from veronica.storage.orm import (
     MODEL_ID_MAX_CHARS,
     USER_NAME_MAX_CHARS,
     EnrollmentImage,
+    EnrollmentLink,
     KeyCheck,
     Template,
     User,
@@ -222,7 +223,8 @@ class TemplateStore:
             return self._user_records(session)
 
     def delete_user(self, name: str) -> int:
-        """Erase a user, their templates and images; returns how many templates went.
+        """Erase a user, their templates, images and enrollment links; returns how many
+        templates went.
 
         Children are deleted explicitly rather than left to ON DELETE CASCADE, so the
         erasure holds even on a SQLite connection where foreign keys are off.
@@ -235,6 +237,7 @@ class TemplateStore:
             )
             session.execute(delete(Template).where(Template.user_id == user_id))
             session.execute(delete(EnrollmentImage).where(EnrollmentImage.user_id == user_id))
+            session.execute(delete(EnrollmentLink).where(EnrollmentLink.user_id == user_id))
             session.execute(delete(User).where(User.id == user_id))
         count = int(removed or 0)
         logger.info("deleted user %r and %d template(s)", canonical, count)

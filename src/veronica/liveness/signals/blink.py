@@ -63,6 +63,7 @@ class BlinkSignal:
         self._closed_depth = 0.0
         self._events: list[BlinkEvent] = []
         self._deepest = 0.0
+        self._dips: list[tuple[float, float]] = []
         self._clock = SessionClock()
 
     @property
@@ -91,6 +92,7 @@ class BlinkSignal:
         baseline = self._baseline
         dip = 1.0 - ear / baseline if baseline else 0.0
         self._deepest = max(self._deepest, dip)
+        self._dips.append((t, dip))
         if baseline is not None and dip >= self.limits.min_dip:
             if self._closed_since is None:
                 self._closed_since = t
@@ -120,6 +122,12 @@ class BlinkSignal:
         """Whether a blink began in [t0, t1], given in session time (as ``ChallengeStep``)."""
         c0, c1 = self._clock.to_capture(t0), self._clock.to_capture(t1)
         return any(c0 <= e.start_t <= c1 for e in self._events)
+
+    def deepest_between(self, t0: float, t1: float) -> float:
+        """Deepest relative dip on frames in [t0, t1] session time (0 if none):
+        how close a missed blink step came to the limit."""
+        c0, c1 = self._clock.to_capture(t0), self._clock.to_capture(t1)
+        return max((d for t, d in self._dips if c0 <= t <= c1), default=0.0)
 
     def checks(self) -> tuple[Check, ...]:
         count = self.blink_count

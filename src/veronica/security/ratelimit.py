@@ -1,0 +1,90 @@
+"""Rate limits: at most ``limit`` hits per key in any ``window_s`` seconds.
+
+``InMemoryRateLimiter`` keeps an exact sliding log per key (at most ``limit``
+timestamps), in one process. A Redis implementation of the same ``RateLimiter``
+protocol follows when the service runs several processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class RateDecision:
+    allowed: bool
+    retry_after_s: float
+    """0 when allowed; otherwise seconds until the next hit would be allowed."""
+
+
+class RateLimiter(Protocol):
+    def hit(self, key: str, limit: int, window_s: float, now: float | None = None) -> RateDecision:
+        """Count one hit for ``key`` if allowed. Refused hits are not counted, so a
+        client that keeps hammering is let in again once its window has passed."""
+        ...
+
+
+@dataclass
+class _Log:
+    window_s: float
+    times: deque[float]
+
+
+class InMemoryRateLimiter:
+    """Thread-safe sliding-log limiter with bounded memory.
+
+    Keys whose newest hit is older than their window are dropped as new hits arrive;
+    beyond ``max_keys`` live keys the least recently used is evicted (it then starts
+    afresh). The cap bounds memory when an attacker sprays distinct keys (e.g. IPv6
+    addresses); the price is that such a flood can reset the oldest counters.
+    """
+
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        if max_keys < 1:
+            raise ValueError("max_keys must be at least 1")
+        self._max_keys = max_keys
+        self._logs: OrderedDict[str, _Log] = OrderedDict()  # least recently hit first
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._logs)
+
+    def hit(self, key: str, limit: int, window_s: float, now: float | None = None) -> RateDecision:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("limit must be >= 1 and window_s > 0")
+        at = time.monotonic() if now is None else now
+        with self._lock:
+            self._expire(at)
+            log = self._logs.get(key)
+            if log is None:
+                log = _Log(window_s, deque())
+                self._logs[key] = log
+            else:
+                self._logs.move_to_end(key)
+                log.window_s = window_s
+            times = log.times
+            while times and times[0] <= at - window_s:
+                times.popleft()
+            if len(times) >= limit:
+                # The hit becomes possible when the oldest hit still counted leaves the
+                # window (limit may have shrunk since those hits: count from the right one).
+                oldest = times[len(times) - limit]
+                return RateDecision(False, max(oldest + window_s - at, 0.0))
+            times.append(at)
+            while len(self._logs) > self._max_keys:
+                self._logs.popitem(last=False)
+            return RateDecision(True, 0.0)
+
+    def _expire(self, at: float) -> None:
+        """Drop idle keys from the least recently used end; stops at the first live one
+        so each call does work proportional to what it removes."""
+        while self._logs:
+            key, log = next(iter(self._logs.items()))
+            if log.times and log.times[-1] > at - log.window_s:
+                return
+            del self._logs[key]
