@@ -861,11 +861,24 @@ def test_simulate_writes_a_video_and_its_script(cli: Cli) -> None:
     assert meta["simulated"] is True and meta["species"] == "frozen_frame"
 
 
+def test_simulate_for_a_fixed_challenge_seed(cli: Cli) -> None:
+    out = cli.tmp_path / "genuine.y4m"
+    photo = face_path("obama", 1)
+    result = cli(
+        "simulate", "genuine", "--out", out, "--duration", "1", "--fps", "10",
+        "--challenge-seed", "5", "--no-light", "--positioning", "2", "--photo", photo,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    meta = json.loads(out.with_name("genuine.y4m.json").read_text())
+    assert meta["light"] == [] and meta["positioning_s"] == 2.0 and meta["frames"] == 10
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("paper_mask", "--out", "x.mp4"), "unknown species"),
         (("genuine", "--out", "x.avi"), ".mp4 or .y4m"),
+        (("genuine", "--out", "x.y4m", "--photo", "missing.jpg"), "no such photo"),
     ],
 )
 def test_simulate_bad_input(cli: Cli, args: tuple[str, ...], message: str) -> None:

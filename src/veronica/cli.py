@@ -263,6 +263,10 @@ def simulate(
     positioning: Annotated[
         float | None, typer.Option(min=0.0, max=30.0, help="Seconds before the script starts.")
     ] = None,
+    photo: Annotated[
+        list[Path] | None,
+        typer.Option(help="Source face photo(s) (default: the project's fixture faces)."),
+    ] = None,
 ) -> None:
     """Write a simulated session (labelled simulated) as a video plus its script as JSON."""
     from veronica.simulation import SPECIES, simulate_to_file
@@ -271,6 +275,9 @@ def simulate(
         fail(f"unknown species {species!r}; choose from genuine, {', '.join(SPECIES)}")
     if out_path.suffix.lower() not in (".mp4", ".y4m"):
         fail(f"{out_path}: the video must end in .mp4 or .y4m")
+    for path in photo or ():
+        if not path.is_file():
+            fail(f"{path}: no such photo")
     with reported_errors():
         meta = simulate_to_file(
             species,
@@ -281,6 +288,7 @@ def simulate(
             challenge_seed=challenge_seed,
             light=light,
             positioning_s=positioning,
+            photos=photo,
         )
     out.print(f"wrote {escape(str(out_path))} and {escape(str(meta))}")
 
