@@ -542,7 +542,9 @@ def eval_pad(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     threshold: Annotated[
         float | None,
-        typer.Option(min=0.0, max=1.0, help="Live-score threshold (default: BPCER 5 % here)."),
+        typer.Option(
+            min=0.0, max=1.0, help="Live-score threshold (default: the session PAD limit, 0.5)."
+        ),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
 ) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from veronica.evaluation.lfw import read_pairs, run_lfw
 from veronica.evaluation.metrics import auc, roc_curve
-from veronica.evaluation.pad_images import score_image
+from veronica.evaluation.pad_images import read_labels, run_pad_images, score_image
 from veronica.evaluation.people import read_identities, run_people_eval
 from veronica.pipeline.engine import FaceEngine
 from veronica.service import FaceService
@@ -79,3 +79,17 @@ def test_passive_pad_separates_nuaa_live_from_print(
     live = np.array([r["label"] == "live" for r in sample])
     # All 6,873 crops: AUC 0.88 (docs/MODELS.md). Fed RGB instead of BGR it is ~0.55.
     assert auc(roc_curve(scores, live)) > 0.8
+
+
+def test_the_real_poster_phone_and_tablet_samples_are_rejected(
+    face_engine: FaceEngine, shared_data: Path
+) -> None:
+    # The model alone takes the tablet (0.67 live); its border gives it away.
+    root = shared_data / "spoof"
+    rows = read_labels(root / "labels.csv", root)
+    report = run_pad_images(face_engine, [r for r in rows if r.source != "nuaa_face_crop"])
+    verdicts = {s["path"]: s for s in report.samples}
+    for name in ("fake_screen.png", "image_F1.jpg", "image_F2.jpg"):
+        assert verdicts[name]["accepted_as_live"] is False, verdicts[name]
+    assert verdicts["image_T1.jpg"]["accepted_as_live"] is True
+    assert verdicts["fake_screen.png"]["model_score"] > 0.5  # the model alone accepts it

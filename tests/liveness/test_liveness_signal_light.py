@@ -35,7 +35,10 @@ def tint(bgr: np.ndarray, rgb: RGB, strength: float = 0.15) -> np.ndarray:
 
 
 def lit(
-    video: tuple[FrameInput, ...], shown: list[RGB], lighting: list[RGB] | None, lag: int = 0
+    video: tuple[FrameInput, ...],
+    shown: list[RGB] | list[RGB | None],
+    lighting: list[RGB] | None,
+    lag: int = 0,
 ) -> list[FrameInput]:
     """Frames where the page shows ``shown`` and the face is lit by ``lighting``
     delayed by ``lag`` frames (``None``: the face is not lit by the page)."""
@@ -87,10 +90,23 @@ def test_shuffled_colours_do_not_correlate(video: tuple[FrameInput, ...]) -> Non
 
 @pytest.mark.shared_data
 def test_late_replay_has_the_wrong_lag(video: tuple[FrameInput, ...]) -> None:
+    # As in a session: 2.4 s of colours, then the page is neutral while the
+    # replay, 0.6 s late, still shows the colours it recorded.
     colours = colour_sequence(1, len(video))
-    corr, lag = run(LightSignal(), lit(video, colours, colours, lag=15)).checks()
+    shown: list[RGB | None] = [*colours[:60], *([None] * (len(video) - 60))]
+    recorded = [*colours[:60], *([(255, 255, 255)] * (len(video) - 60))]
+    corr, lag = run(LightSignal(), lit(video, shown, recorded, lag=15)).checks()
     assert corr.value > 0.8
     assert not lag.passed and lag.value == pytest.approx(0.6)
+
+
+@pytest.mark.shared_data
+def test_a_prompt_response_wins_over_chance_at_long_lags(video: tuple[FrameInput, ...]) -> None:
+    colours = colour_sequence(3, len(video))
+    shown: list[RGB | None] = [*colours[:60], *([None] * (len(video) - 60))]
+    recorded = [*colours[:60], *([(255, 255, 255)] * (len(video) - 60))]
+    corr, lag = run(LightSignal(), lit(video, shown, recorded, lag=2)).checks()
+    assert corr.passed and lag.passed and lag.value == pytest.approx(0.08)
 
 
 @pytest.mark.shared_data

@@ -7,6 +7,12 @@ its width, as NUAA's crops do) is scored as it is, since padding a tight crop
 to the model's 2.7× context destroys its scores; a full frame is scored with
 the stage's context crop. An image with no face gets no score (NaN): never
 accepted as bona fide.
+
+Each image is also checked for a display or print border around the face
+(``pipeline.border``), which the model misses on a face filling a tablet. The
+report gives the model alone and the model with that cue (an image with a
+border is an attack whatever its model score), plus the verdict on each image
+that is not a NUAA crop (the real poster, phone and tablet samples).
 """
 
 from __future__ import annotations
@@ -23,12 +29,17 @@ from numpy.typing import NDArray
 from veronica.errors import BadInputError, ModelError
 from veronica.evaluation.csvfile import csv_records
 from veronica.evaluation.metrics import auc, roc_curve
-from veronica.evaluation.pad_metrics import PadReport, pad_report, threshold_at_bpcer
+from veronica.evaluation.pad_metrics import PadReport, pad_report
+from veronica.pipeline.border import BorderLimits, border_score
 from veronica.pipeline.decode import decode_image
 from veronica.pipeline.detect import choose_face
 from veronica.pipeline.engine import FaceEngine
 
 TIGHT_CROP_SHARE = 0.6
+DEFAULT_THRESHOLD = 0.5
+"""The session policy's PAD limit (``PadLimits.min_live``): the product's operating point."""
+CALIBRATION_SOURCE = "nuaa_face_crop"
+"""Images of this source may calibrate; the others are reported one by one."""
 LABELS = ("live", "spoof")
 ProgressFn = Callable[[int, int], None]
 
@@ -53,6 +64,12 @@ class ImagePadReport:
     distributions: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per label/attack type/source group: count, mean and percentiles of the live score."""
 
+    with_border: PadReport | None = None
+    """The same rates when a detected border also rejects an image."""
+    auc_with_border: float = float("nan")
+    samples: list[dict[str, object]] = field(default_factory=list)
+    """Verdicts on every image that is not a calibration (NUAA crop) image."""
+
     def to_json_dict(self) -> dict[str, object]:
         return {
             "auc": self.auc,
@@ -61,6 +78,11 @@ class ImagePadReport:
             "no_face": self.no_face,
             "seconds": self.seconds,
             **self.pad.to_json_dict(),
+            "with_border": {
+                "auc": self.auc_with_border,
+                **(self.with_border.to_json_dict() if self.with_border else {}),
+            },
+            "samples": self.samples,
             "distributions": self.distributions,
         }
 
@@ -92,16 +114,24 @@ def read_labels(csv_path: Path, root: Path, limit: int | None = None) -> list[La
 
 def score_image(engine: FaceEngine, data: bytes) -> float:
     """Live score of the image's most central face, NaN if there is none."""
+    return score_image_with_border(engine, data)[0]
+
+
+def score_image_with_border(
+    engine: FaceEngine, data: bytes, limits: BorderLimits | None = None
+) -> tuple[float, float]:
+    """(model live score, border score) of the most central face; NaNs if none.
+    A tight crop has no surroundings, so its border score is 0."""
     if engine.pad is None:
         raise ModelError("the engine was built without the PAD model")
     bgr = decode_image(data, engine.config.decode_limits).bgr
     choice = choose_face(engine.pipeline.detector.detect(bgr))
     if choice is None:
-        return float("nan")
+        return float("nan"), float("nan")
     box = choice.face.box
     if box.width >= TIGHT_CROP_SHARE * bgr.shape[1]:
-        return engine.pad.score_crop(bgr)
-    return engine.pad.score(bgr, box).live
+        return engine.pad.score_crop(bgr), 0.0
+    return engine.pad.score(bgr, box).live, border_score(bgr, box, limits)
 
 
 def _distribution(scores: NDArray[np.float64]) -> dict[str, float]:
@@ -127,18 +157,22 @@ def run_pad_images(
     threshold: float | None = None,
     progress: ProgressFn | None = None,
 ) -> ImagePadReport:
-    """Score every image; without ``threshold`` use the one giving BPCER = 5 % on this data."""
+    """Score every image at ``threshold`` (default: the session policy's PAD limit)."""
     start = time.perf_counter()
+    limits = BorderLimits()
     scores = np.empty(len(rows), dtype=np.float64)
+    borders = np.empty(len(rows), dtype=np.float64)
     for i, row in enumerate(rows):
-        scores[i] = score_image(engine, row.path.read_bytes())
+        scores[i], borders[i] = score_image_with_border(engine, row.path.read_bytes(), limits)
         if progress is not None:
             progress(i + 1, len(rows))
     live = np.array([r.live for r in rows])
     rule = "given"
     if threshold is None:
-        threshold = threshold_at_bpcer(scores[live], 0.05)
-        rule = "BPCER = 5 % on this data (optimistic: tuned and tested on the same images)"
+        threshold = DEFAULT_THRESHOLD
+        rule = "the session policy's PAD limit (PadLimits.min_live)"
+    # A border makes an image an attack: its fused score drops to 0.
+    fused = np.where(borders >= limits.min_score, 0.0, scores)
     species: dict[str, list[float]] = defaultdict(list)
     groups: dict[str, list[float]] = defaultdict(list)
     for row, score in zip(rows, scores, strict=True):
@@ -147,6 +181,27 @@ def run_pad_images(
         label = "live" if row.live else f"spoof/{row.attack_type}"
         groups[f"{label}/{row.source}"].append(score)
     report = pad_report(scores[live], {k: np.array(v) for k, v in species.items()}, threshold)
+    fused_species: dict[str, list[float]] = defaultdict(list)
+    for row, score in zip(rows, fused, strict=True):
+        if not row.live:
+            fused_species[row.attack_type].append(float(score))
+    with_border = pad_report(
+        fused[live], {k: np.array(v) for k, v in fused_species.items()}, threshold
+    )
+    samples: list[dict[str, object]] = [
+        {
+            "path": str(row.path.name),
+            "source": row.source,
+            "label": "live" if row.live else "spoof",
+            "attack_type": row.attack_type,
+            "model_score": float(scores[i]),
+            "border_score": float(borders[i]),
+            "accepted_as_live": bool(fused[i] >= threshold),
+            "correct": bool((fused[i] >= threshold) == row.live),
+        }
+        for i, row in enumerate(rows)
+        if row.source != CALIBRATION_SOURCE
+    ]
     return ImagePadReport(
         auc=auc(roc_curve(scores, live)),
         threshold=float(threshold),
@@ -155,4 +210,7 @@ def run_pad_images(
         no_face=int(np.isnan(scores).sum()),
         seconds=time.perf_counter() - start,
         distributions={k: _distribution(np.array(v)) for k, v in sorted(groups.items())},
+        with_border=with_border,
+        auc_with_border=auc(roc_curve(fused, live)),
+        samples=samples,
     )

@@ -34,13 +34,21 @@ class LightLimits:
     max_lag_s: float = 0.35
     """Latest plausible response: page repaint + camera exposure and buffering
     take 50–250 ms. A replay prepared after seeing the colours comes later."""
-    search_lag_s: float = 1.0
-    """Lags searched (beyond ``max_lag_s`` too, so a late replay is seen as late)."""
+    search_lag_s: float = 3.0
+    """Lags searched, well beyond ``max_lag_s``, so a late replay is seen as late
+    rather than matched by chance at a short lag. Skin colour is recorded this
+    long after the last colour too (the page is neutral then), so a response
+    that comes after the light phase is still on record. 3 s exceeds any delay
+    that could still pass the action steps' 2.5 s windows."""
     min_frames: int = 10
     """Overlapping frames needed for a correlation at a lag."""
     patch_iod: float = 0.25
     """Side of each square skin patch, in inter-ocular distances: inside the
     cheek/forehead at any pose we accept, yet tens of pixels to average noise."""
+
+
+NEUTRAL = (1.0 / 3.0, 1.0 / 3.0)
+"""Page chromaticity after the light phase: no colour shown."""
 
 
 def chroma(b: float, g: float, r: float) -> tuple[float, float]:
@@ -94,28 +102,38 @@ class LightSignal:
         self._t: list[float] = []
         self._skin: list[tuple[float, float]] = []
         self._page: list[tuple[float, float]] = []
+        self._last_light_t: float | None = None
 
     def update(self, frame: FrameInput) -> None:
+        if frame.light is not None:
+            self._last_light_t = frame.t
+        elif self._last_light_t is None or frame.t - self._last_light_t > self.limits.search_lag_s:
+            return  # before the light phase, or long after it
         face = frame.analysis.face
-        if frame.light is None or face is None:
+        if face is None:
             return
         colour = skin_colour(frame.bgr, face, self.limits.patch_iod)
         if colour is None:
             return
         self._t.append(frame.t)
         self._skin.append(chroma(*(float(v) for v in colour)))
-        self._page.append(rgb_chroma(frame.light))
+        self._page.append(rgb_chroma(frame.light) if frame.light is not None else NEUTRAL)
 
     def best_lag(self) -> tuple[float, int] | None:
-        """(max correlation, its lag in frames), or ``None`` with too few frames."""
+        """(max correlation, its lag in frames), or ``None`` with too few frames.
+
+        Every lag is scored over an overlap that holds (nearly) all the coloured
+        frames: with a short overlap a long lag would correlate well by chance
+        and hide the true, short one."""
         n = len(self._t)
-        if n < self.limits.min_frames:
+        lit = sum(1 for page in self._page if page != NEUTRAL)
+        if lit < self.limits.min_frames:
             return None
+        interval = self._frame_interval()
+        overlap = max(self.limits.min_frames, lit - round(self.limits.max_lag_s / interval))
+        max_lag = min(round(self.limits.search_lag_s / interval), n - overlap)
         skin = np.asarray(self._skin, dtype=np.float64)
         page = np.asarray(self._page, dtype=np.float64)
-        max_lag = min(
-            round(self.limits.search_lag_s / self._frame_interval()), n - self.limits.min_frames
-        )
         scores = [(normalized_xcorr(skin, page, lag), lag) for lag in range(max_lag + 1)]
         return max(scores)
 
@@ -130,7 +148,7 @@ class LightSignal:
             return (Check("light_challenge", 0.0, lim.min_correlation, True, "off"),)
         best = self.best_lag()
         if best is None:
-            detail = f"{len(self._t)} light frames with a face < {lim.min_frames}"
+            detail = f"too few light frames with a face (< {lim.min_frames})"
             return (Check("light_challenge", 0.0, lim.min_correlation, False, detail),)
         corr, lag = best
         lag_s = lag * self._frame_interval()
