@@ -326,3 +326,63 @@ def test_deleting_a_user_erases_kept_images(
     assert count_rows(service, EnrollmentImage) == 1
     assert service.store.delete_user("obama") == 1
     assert count_rows(service, EnrollmentImage) == count_rows(service, Template) == 0
+
+
+# -- several samples of one face (a liveness session's best frames) -----------------------
+
+
+def samples(service: FaceService, *refs: tuple[str, int]) -> list[np.ndarray]:
+    return [service.engine.embed(face_path(person, n).read_bytes()) for person, n in refs]
+
+
+def test_enroll_embeddings_all_or_nothing(service: FaceService) -> None:
+    result = service.enroll_embeddings("obama", samples(service, ("obama", 1), ("obama", 2)))
+    assert (result.name, result.templates_added, result.quality_scores) == ("obama", 2, (0.0, 0.0))
+    assert count_rows(service, Template) == 2
+    with pytest.raises(BadInputError, match="same person"):
+        service.enroll_embeddings("obama", samples(service, ("obama", 3), ("biden", 1)))
+    with pytest.raises(BadInputError, match="already enrolled"):
+        service.enroll_embeddings("obama", samples(service, ("biden", 1)))
+    with pytest.raises(BadInputError):
+        service.enroll_embeddings("obama", [])
+    with pytest.raises(BadInputError):
+        service.enroll_embeddings("obama", samples(service, ("obama", 3)), qualities=[0.5, 0.6])
+    assert count_rows(service, Template) == 2
+    added = service.enroll_embeddings("obama", samples(service, ("obama", 3)), qualities=[0.7])
+    assert added.quality_scores == (0.7,)
+
+
+def test_verify_embeddings_needs_most_samples_to_match(service: FaceService) -> None:
+    service.enroll("obama", photos(("obama", 1)))
+    obama = samples(service, ("obama", 2), ("obama", 3))
+    biden = samples(service, ("biden", 1), ("biden", 2))
+    assert service.verify_embeddings("obama", obama).matched
+    assert service.verify_embeddings("obama", [*obama, biden[0]]).matched  # 2 of 3
+    assert not service.verify_embeddings("obama", [obama[0], *biden]).matched  # 1 of 3
+    assert not service.verify_embeddings("obama", [obama[0], biden[0]]).matched  # 2: both
+    single = service.verify_embeddings("obama", obama[:1])
+    assert single == service.verify("obama", face_path("obama", 2).read_bytes())
+    with pytest.raises(NotEnrolledError):
+        service.store.create_user("empty")
+        service.verify_embeddings("empty", obama)
+    with pytest.raises(BadInputError):
+        service.verify_embeddings("obama", [])
+
+
+def test_identify_embeddings(service: FaceService) -> None:
+    assert service.identify_embeddings(samples(service, ("obama", 1))).best is None  # empty
+    service.enroll("obama", photos(("obama", 1)))
+    service.enroll("biden", photos(("biden", 1)))
+    found = service.identify_embeddings(samples(service, ("biden", 2)))
+    assert found.best is not None and found.best.name == "biden"
+    assert [c.name for c in found.candidates] == ["biden", "obama"]
+    assert (
+        service.identify_embeddings(samples(service, ("biden", 2)), top_k=1).candidates[0].name
+        == "biden"
+    )
+    stranger = service.identify_embeddings(samples(service, ("rose_leslie", 1)))
+    assert stranger.best is None and len(stranger.candidates) == 2
+    with pytest.raises(BadInputError):
+        service.identify_embeddings([])
+    with pytest.raises(BadInputError):
+        service.identify_embeddings(samples(service, ("obama", 1)), top_k=0)

@@ -1,57 +1,167 @@
-"""The FastAPI application. Models are loaded once, in the lifespan, never at import."""
+"""The FastAPI application. Models are loaded once, in the lifespan, never at import;
+everything the routes use lives on ``app.state`` (no module-level singletons)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.cors import CORSMiddleware
 
 from veronica import __version__
-from veronica.api.deps import ServiceDep
-from veronica.api.errors import error_response, install_error_handlers
+from veronica.api.errors import install_error_handlers
+from veronica.api.metrics import Metrics, RequestMetricsMiddleware
+from veronica.api.routes import admin, auth, ops, well_known
 from veronica.pipeline.engine import EngineConfig, FaceEngine
+from veronica.security.apikeys import AdminKeys
+from veronica.security.headers import SecurityHeadersMiddleware
+from veronica.security.lockout import InMemoryLockoutStore, Lockout, LockoutPolicy
+from veronica.security.ratelimit import InMemoryRateLimiter
+from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
+from veronica.sessions import (
+    InMemorySessionStore,
+    OutcomeConfig,
+    OutcomeResolver,
+    SessionConfig,
+    SessionManager,
+)
+from veronica.sessions.return_to import allowed_origins
 from veronica.settings import Settings
+from veronica.storage import TemplateCipher
+from veronica.storage.audit import AuditLog
+from veronica.storage.enrollment_links import EnrollmentLinks
+from veronica.web import routes as web
 
 logger = logging.getLogger(__name__)
 
+REAP_INTERVAL_S = 5.0
+"""How often expired sessions are swept (their trackers hold ~30 MB each)."""
 
-def create_app(settings: Settings) -> FastAPI:
+_STATE = ("service", "signer", "admin_keys", "audit", "links", "sessions")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    engine: FaceEngine | None = None,
+    clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The app for ``settings``. ``engine``: an already loaded engine to share (the
+    caller keeps ownership and closes it); ``clock``: wall-clock seconds for session
+    expiry, rate limits and lockouts (tests inject one)."""
+    origins = allowed_origins(settings.public_url, settings.allowed_origins)
+    metrics = Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = FaceEngine.load(EngineConfig.from_settings(settings))
-        app.state.service = FaceService.open(settings, engine)
-        logger.info(
-            "ready: embedder %s, threshold %.3f", engine.model_id, app.state.service.threshold
-        )
+        owned = engine is None
+        face_engine = FaceEngine.load(EngineConfig.from_settings(settings)) if owned else engine
+        assert face_engine is not None
         try:
-            yield
+            _open(app, face_engine)
+            logger.info(
+                "ready: embedder %s, threshold %.3f",
+                face_engine.model_id,
+                app.state.service.threshold,
+            )
+            reaper = asyncio.create_task(_reap_forever(app.state.sessions))
+            try:
+                yield
+            finally:
+                reaper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reaper
         finally:
-            app.state.service = None
-            engine.close()
+            sessions: SessionManager | None = app.state.sessions
+            if sessions is not None:
+                sessions.close()
+            for name in _STATE:
+                setattr(app.state, name, None)
+            if owned:
+                face_engine.close()
+
+    def _open(app: FastAPI, face_engine: FaceEngine) -> None:
+        service = FaceService.open(settings, face_engine)
+        db = service.store.engine
+        signer = ResultSigner.load(settings)
+        audit = AuditLog(
+            db,
+            TemplateCipher.from_setting(settings.template_key),
+            keep_images=settings.audit_keep_images,
+            retention_days=settings.audit_image_retention_days,
+        )
+        links = EnrollmentLinks(db)
+        lockout = Lockout(InMemoryLockoutStore(), LockoutPolicy.from_settings(settings))
+        outcomes = OutcomeResolver(
+            service=service,
+            signer=signer,
+            lockout=lockout,
+            audit=audit,
+            links=links,
+            config=OutcomeConfig(
+                issuer=settings.public_url, token_ttl_s=settings.result_token_ttl_s
+            ),
+        )
+        sessions = SessionManager(
+            engine=face_engine,
+            outcomes=outcomes,
+            limiter=InMemoryRateLimiter(),
+            lockout=lockout,
+            links=links,
+            store=InMemorySessionStore(),
+            config=SessionConfig.from_settings(settings),
+            clock=clock,
+            observer=metrics,
+        )
+        metrics.track_active(sessions.active_count)
+        app.state.service = service
+        app.state.signer = signer
+        app.state.admin_keys = AdminKeys(db, dev_key=settings.admin_key)
+        app.state.audit = audit
+        app.state.links = links
+        app.state.sessions = sessions
 
     app = FastAPI(title="Veronica", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = None
+    app.state.metrics = metrics
+    app.state.allowed_origins = origins
+    for name in _STATE:
+        setattr(app.state, name, None)
     install_error_handlers(app)
 
-    @app.get("/healthz", tags=["ops"])
-    def healthz() -> dict[str, str]:
-        """The process is up (liveness probe); says nothing about dependencies."""
-        return {"status": "ok"}
+    app.include_router(ops.router)
+    app.include_router(well_known.router)
+    app.include_router(auth.router)
+    app.include_router(admin.router)
+    app.include_router(web.router)
+    web.mount_static(app)
 
-    @app.get("/readyz", tags=["ops"], response_model=None)
-    def readyz(service: ServiceDep) -> dict[str, object] | object:
-        """Models loaded and the database reachable (readiness probe)."""
-        try:
-            with service.store.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except Exception:
-            logger.exception("database not reachable")
-            return error_response(503, "database_unavailable", "database not reachable")
-        return {"status": "ready", "embedder": service.engine.model_id}
-
+    # Outermost last: metrics time everything, headers go on every answer (errors
+    # included), CORS answers preflights before any route runs.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=sorted(origins),
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Content-Type", "X-CSRF-Token", "X-Frame-Time", "Authorization"],
+        max_age=600,
+    )
+    app.add_middleware(SecurityHeadersMiddleware, production=settings.is_production)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
+
+
+async def _reap_forever(sessions: SessionManager) -> None:
+    while True:
+        await asyncio.sleep(REAP_INTERVAL_S)
+        try:
+            await run_in_threadpool(sessions.reap)
+        except Exception:
+            logger.exception("session reaper failed")

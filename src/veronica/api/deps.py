@@ -1,14 +1,25 @@
-"""Request dependencies as ``Annotated`` aliases: routes declare what they need by type."""
+"""Request dependencies as ``Annotated`` aliases: routes declare what they need by type.
+
+Everything lives on ``app.state`` (set in ``create_app`` and its lifespan); a
+dependency that is not there yet answers 503 ``not_ready``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
+from starlette.requests import HTTPConnection
 
-from veronica.errors import VeronicaError
+from veronica.api.metrics import Metrics
+from veronica.errors import AdminKeyInvalidError, VeronicaError
+from veronica.security.apikeys import AdminKeys
+from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
+from veronica.sessions import SessionManager
 from veronica.settings import Settings
+from veronica.storage.audit import AuditLog
+from veronica.storage.enrollment_links import EnrollmentLinks
 
 
 class NotReadyError(VeronicaError):
@@ -16,17 +27,93 @@ class NotReadyError(VeronicaError):
     status = 503
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+class UnsupportedMediaTypeError(VeronicaError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+def _state(connection: HTTPConnection, name: str, what: str) -> Any:
+    value = getattr(connection.app.state, name, None)
+    if value is None:
+        raise NotReadyError(f"the {what} is still loading")
+    return value
+
+
+def get_settings(connection: HTTPConnection) -> Settings:
+    settings: Settings = connection.app.state.settings
     return settings
 
 
-def get_service(request: Request) -> FaceService:
-    service: FaceService | None = getattr(request.app.state, "service", None)
-    if service is None:
-        raise NotReadyError("the face engine is still loading")
+def get_service(connection: HTTPConnection) -> FaceService:
+    service: FaceService = _state(connection, "service", "face engine")
     return service
+
+
+def get_sessions(connection: HTTPConnection) -> SessionManager:
+    sessions: SessionManager = _state(connection, "sessions", "session manager")
+    return sessions
+
+
+def get_signer(connection: HTTPConnection) -> ResultSigner:
+    signer: ResultSigner = _state(connection, "signer", "token signer")
+    return signer
+
+
+def get_admin_keys(connection: HTTPConnection) -> AdminKeys:
+    keys: AdminKeys = _state(connection, "admin_keys", "admin key store")
+    return keys
+
+
+def get_audit(connection: HTTPConnection) -> AuditLog:
+    audit: AuditLog = _state(connection, "audit", "audit log")
+    return audit
+
+
+def get_links(connection: HTTPConnection) -> EnrollmentLinks:
+    links: EnrollmentLinks = _state(connection, "links", "enrollment link store")
+    return links
+
+
+def get_metrics(connection: HTTPConnection) -> Metrics:
+    metrics: Metrics = connection.app.state.metrics
+    return metrics
+
+
+def client_ip(connection: HTTPConnection) -> str:
+    """The peer address. Behind a reverse proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips=<proxy>`` so this is the browser's
+    address; trusting X-Forwarded-For from anyone would let a client pick its own
+    lockout key."""
+    return connection.client.host if connection.client is not None else "unknown"
+
+
+def require_admin(
+    keys: Annotated[AdminKeys, Depends(get_admin_keys)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> None:
+    """``Authorization: Bearer <admin key>``. Admin calls carry no cookie, so a
+    cross-site page cannot make a browser send them: CSRF does not apply."""
+    scheme, _, key = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not keys.verify(key.strip()):
+        raise AdminKeyInvalidError("a valid admin key is required (Authorization: Bearer ...)")
+
+
+def require_json(request: Request) -> None:
+    """JSON bodies only: a cross-site form cannot send ``application/json`` without
+    a CORS preflight, which the CORS policy refuses for foreign origins."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaTypeError("send the request body as application/json")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[FaceService, Depends(get_service)]
+SessionsDep = Annotated[SessionManager, Depends(get_sessions)]
+SignerDep = Annotated[ResultSigner, Depends(get_signer)]
+AdminKeysDep = Annotated[AdminKeys, Depends(get_admin_keys)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
+LinksDep = Annotated[EnrollmentLinks, Depends(get_links)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ClientIpDep = Annotated[str, Depends(client_ip)]
+AdminDep = Annotated[None, Depends(require_admin)]
+JsonBodyDep = Annotated[None, Depends(require_json)]

@@ -1,0 +1,93 @@
+"""Prometheus metrics on a registry owned by one app (no global registry: two
+apps in one process, as in the tests, keep separate counts)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from veronica.pipeline.runner import FrameAnalysis
+from veronica.sessions.state import SessionResult
+
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.request_seconds = Histogram(
+            "veronica_http_request_duration_seconds",
+            "HTTP request latency by route template (WebSocket streams excluded).",
+            ("method", "route", "status"),
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.stage_seconds = Histogram(
+            "veronica_pipeline_stage_duration_seconds",
+            "Per-frame pipeline stage latency in sign-in sessions.",
+            ("stage",),
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "veronica_session_decisions",
+            "Ended sign-in and enrollment sessions by status and reason.",
+            ("status", "reason"),
+            registry=self.registry,
+        )
+        self.active_sessions = Gauge(
+            "veronica_active_sessions",
+            "Sessions holding a live face tracker.",
+            registry=self.registry,
+        )
+
+    def track_active(self, count: Callable[[], int]) -> None:
+        self.active_sessions.set_function(lambda: float(count()))
+
+    # SessionObserver
+    def on_analysis(self, analysis: FrameAnalysis) -> None:
+        for timing in analysis.timings:
+            self.stage_seconds.labels(timing.stage).observe(timing.ms / 1000.0)
+
+    def on_result(self, result: SessionResult) -> None:
+        self.decisions.labels(result.status.value, result.reason.value).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RequestMetricsMiddleware:
+    """Times each HTTP request and labels it with the matched route's template
+    (``/api/v1/auth/sessions/{session_id}/frames``), never the raw path: ids in
+    paths would make one time series per session."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) if isinstance(route, BaseRoute) else None
+            self.metrics.request_seconds.labels(
+                scope.get("method", ""), template or "unmatched", str(status)
+            ).observe(time.perf_counter() - start)

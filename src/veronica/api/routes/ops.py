@@ -1,0 +1,43 @@
+"""Probes and metrics for operators."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from veronica.api.deps import MetricsDep, ServiceDep, SessionsDep
+from veronica.api.errors import error_response
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up (liveness probe); says nothing about dependencies."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(service: ServiceDep, sessions: SessionsDep) -> dict[str, object] | Response:
+    """Models loaded, the database and the session store reachable (readiness probe)."""
+    try:
+        with service.store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception:
+        logger.exception("database not reachable")
+        return error_response(503, "database_unavailable", "database not reachable")
+    if not sessions.store.ping():
+        return error_response(503, "session_store_unavailable", "session store not reachable")
+    return {"status": "ready", "embedder": service.engine.model_id}
+
+
+@router.get("/metrics")
+def metrics(metrics: MetricsDep) -> Response:
+    """Prometheus text format. Serve it to the scraper only (e.g. block /metrics at
+    the proxy): it shows traffic, not secrets."""
+    return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

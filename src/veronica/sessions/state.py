@@ -1,0 +1,101 @@
+"""What a client is told: the per-frame state and the final result (wire format
+in scratch/web-contract.md and docs/API.md).
+
+A client never sees scores or which liveness check failed: only a reason
+category from ``Reason``. The full checks go to the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from veronica.liveness.positioning import Hint
+from veronica.liveness.session import Phase
+from veronica.liveness.types import RGB, Action
+
+
+class Purpose(StrEnum):
+    LOGIN = "login"
+    ENROLL = "enroll"
+
+
+class Status(StrEnum):
+    SIGNED_IN = "signed_in"
+    ENROLLED = "enrolled"
+    REFUSED = "refused"
+
+
+class Reason(StrEnum):
+    """Why a session ended, in categories a person can act on."""
+
+    OK = "ok"
+    NO_FACE = "no_face"
+    """Positioning timed out without the face ever being placed in the oval."""
+    LIVENESS_FAILED = "liveness_failed"
+    NOT_RECOGNIZED = "not_recognized"
+    TIMEOUT = "timeout"
+    """Positioning timed out although the face had been placed at some point."""
+    LOCKED_OUT = "locked_out"
+    SESSION_EXPIRED = "session_expired"
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    status: Status
+    reason: Reason
+    username: str | None = None
+    """Only on success: a refusal never says whose face it was (or was not)."""
+    token: str | None = None
+    redirect: str | None = None
+    """``return_to#token=...`` when the session was started with an allowed ``return_to``."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not Status.REFUSED
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "status": self.status.value,
+            "reason": self.reason.value,
+            "username": self.username,
+            "token": self.token,
+        }
+        if self.redirect is not None:
+            body["redirect"] = self.redirect
+        return body
+
+
+def hex_colour(rgb: RGB | None) -> str | None:
+    if rgb is None:
+        return None
+    r, g, b = rgb
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+@dataclass(frozen=True)
+class FrameState:
+    """The answer to one processed frame (and the initial state, ``seq`` 0)."""
+
+    seq: int
+    phase: Phase
+    action: Action | None = None
+    light: RGB | None = None
+    hints: tuple[Hint, ...] = ()
+    placed: bool = False
+    progress: float = 0.0
+    result: SessionResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "state",
+            "seq": self.seq,
+            "phase": self.phase.value,
+            "action": None if self.action is None else self.action.value,
+            "light": hex_colour(self.light),
+            "hints": [h.value for h in self.hints],
+            "placed": self.placed,
+            "progress": round(self.progress, 3),
+            "result": None if self.result is None else self.result.to_json(),
+        }

@@ -1,0 +1,221 @@
+"""Helpers for the API tests: settings, a fake clock, frames, and drivers that run
+a simulated person through the HTTP or WebSocket API like the page would."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from numpy.typing import NDArray
+
+from support import face_path, models_dir
+from veronica.api.app import create_app
+from veronica.liveness.types import RGB, Action
+from veronica.pipeline.engine import FaceEngine
+from veronica.sessions import AuthSession, SessionManager
+from veronica.settings import Settings
+from veronica.simulation import Actor, make_actor
+from veronica.storage import generate_key
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
+SEED = 205
+"""Challenge seed: with it the simulated genuine person passes (see the liveness tests)."""
+RELYING = "https://relying.example"
+OWN = "http://127.0.0.1:8000"
+COOKIE = "veronica_session"
+FPS = 10.0
+"""The page sends 10–15 fps; 10 keeps a real session near 100 frames."""
+ACTOR_PHOTO = face_path("obama", 3)
+TRACE_MARKERS = ("Traceback", 'File "', "sqlite3", "OperationalError", "sqlalchemy")
+
+
+class FakeClock:
+    """Wall-clock seconds that only move when told to."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "data_dir": data_dir,
+        "models_dir": models_dir(),
+        "template_key": generate_key(),
+        "admin_key": ADMIN_KEY,
+        "challenge_seed": SEED,
+        "max_frame_rate": 120.0,  # the tests send frames as fast as the server answers
+        "allowed_origins": [RELYING],
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def running(
+    settings: Settings, engine: FaceEngine, clock: Callable[[], float] = time.time
+) -> Iterator[TestClient]:
+    app = create_app(settings, engine=engine, clock=clock)
+    with TestClient(app, base_url=OWN) as client:
+        yield client
+
+
+def manager(client: TestClient) -> SessionManager:
+    app: FastAPI = client.app  # type: ignore[assignment]
+    sessions: SessionManager = app.state.sessions
+    return sessions
+
+
+def server_session(client: TestClient, session_id: str) -> AuthSession:
+    session = manager(client).store.get(session_id)
+    assert session is not None
+    return session
+
+
+def assert_error(response: Any, status: int, code: str) -> str:
+    """The one error shape; returns the message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["code"] == code, body
+    message = body["error"]["message"]
+    assert isinstance(message, str) and message
+    for marker in TRACE_MARKERS:
+        assert marker not in response.text
+    return message
+
+
+def encode_jpeg(bgr: NDArray[np.uint8], quality: int = 80) -> bytes:
+    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    assert ok
+    return buffer.tobytes()
+
+
+def blank_jpeg() -> bytes:
+    return encode_jpeg(np.full((480, 640, 3), 90, np.uint8))
+
+
+def start(client: TestClient, **body: Any) -> dict[str, Any]:
+    """Create a session; the answer plus ``cookie`` (a browser keeps one cookie, so
+    with several sessions open the tests send each one's cookie explicitly)."""
+    response = client.post("/api/v1/auth/sessions", json=body)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    created["cookie"] = response.cookies[COOKIE]
+    return created
+
+
+def post_frame(
+    client: TestClient,
+    created: dict[str, Any],
+    data: bytes,
+    t_ms: float,
+    *,
+    csrf: str | None = None,
+    cookie: str | None = None,
+    content_type: str = "image/jpeg",
+) -> Any:
+    headers = {
+        "Content-Type": content_type,
+        "X-CSRF-Token": created["csrf_token"] if csrf is None else csrf,
+        "X-Frame-Time": repr(float(t_ms)),
+        "Cookie": f"{COOKIE}={created['cookie'] if cookie is None else cookie}",
+    }
+    return client.post(created["frames_url"], content=data, headers=headers)
+
+
+def parse_light(value: str | None) -> RGB | None:
+    if value is None:
+        return None
+    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
+def genuine_actor(client: TestClient, created: dict[str, Any], seed: int = SEED) -> Actor:
+    """The simulated person for this session, exactly as ``pad_sim`` makes one."""
+    sessions = manager(client)
+    liveness = server_session(client, created["session_id"]).liveness
+    assert liveness is not None
+    return make_actor(
+        "genuine",
+        liveness.script,
+        seed,
+        [ACTOR_PHOTO],
+        positioning_s=sessions.policy.positioning.min_s,
+    )
+
+
+def drive_http(
+    client: TestClient, created: dict[str, Any], actor: Actor, max_s: float = 25.0
+) -> dict[str, Any]:
+    """Frame by frame over HTTP, reacting to what each answer shows; the last state."""
+    action: Action | None = None
+    light: RGB | None = None
+    frame = 0
+    while True:
+        t = frame / FPS
+        assert t <= max_s, "the session never decided"
+        response = post_frame(client, created, encode_jpeg(actor.frame(t, action, light)), t * 1000)
+        assert response.status_code == 200, response.text
+        state: dict[str, Any] = response.json()
+        if state["result"] is not None:
+            return state
+        action = Action(state["action"]) if state["action"] else None
+        light = parse_light(state["light"])
+        frame += 1
+
+
+def ws_frame(t_ms: float, jpeg: bytes) -> bytes:
+    return struct.pack("<d", t_ms) + jpeg
+
+
+def drive_ws(ws: Any, actor: Actor, max_s: float = 25.0) -> dict[str, Any]:
+    """The same over the WebSocket, stop-and-wait."""
+    action: Action | None = None
+    light: RGB | None = None
+    frame = 0
+    while True:
+        t = frame / FPS
+        assert t <= max_s, "the session never decided"
+        ws.send_bytes(ws_frame(t * 1000, encode_jpeg(actor.frame(t, action, light))))
+        state: dict[str, Any] = ws.receive_json()
+        assert state["type"] == "state", state
+        if state["result"] is not None:
+            return state
+        action = Action(state["action"]) if state["action"] else None
+        light = parse_light(state["light"])
+        frame += 1
+
+
+def enroll_photos(client: TestClient, username: str, photos: list[Path]) -> None:
+    assert client.post("/api/v1/admin/users", json={"username": username}, headers=ADMIN).is_success
+    files = [("images", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+    response = client.post(f"/api/v1/admin/users/{username}/images", files=files, headers=ADMIN)
+    assert response.status_code == 201, response.text
+
+
+def fail_by_timeout(client: TestClient, created: dict[str, Any]) -> dict[str, Any]:
+    """End a session cheaply: no face, then a frame after the positioning timeout."""
+    blank = blank_jpeg()
+    assert post_frame(client, created, blank, 0.0).status_code == 200
+    timeout_ms = manager(client).policy.positioning.timeout_s * 1000 + 100
+    response = post_frame(client, created, blank, timeout_ms)
+    assert response.status_code == 200, response.text
+    state: dict[str, Any] = response.json()
+    assert state["result"] is not None
+    return state

@@ -1,0 +1,465 @@
+"""The pages in a real browser (Debian's chromium, driven by Playwright) against
+a scripted stand-in for the sessions API: the state machine, the WebSocket
+framing and its HTTP fallback, the light overlay, i18n, and the error pages.
+
+The stand-in answers each frame with the next state of a fixed script, so the
+page's behaviour is checked without the face engine (the end-to-end test runs
+the real one). The real security headers are on, so a CSP violation shows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from PIL import Image
+from starlette.websockets import WebSocketDisconnect
+from web_support import web_app
+
+from support import unavailable
+from veronica.security.headers import SecurityHeadersMiddleware
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+]
+CSRF = "csrf-123"
+TOKEN = "header.claims.signature"
+WAIT_MS = 20_000
+OVAL = {"cx": 0.5, "cy": 0.45, "rx": 0.22, "ry": 0.36}
+
+
+def state(phase: str = "positioning", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "state",
+        "seq": 0,
+        "phase": phase,
+        "action": None,
+        "light": None,
+        "hints": [],
+        "placed": False,
+        "progress": 0.0,
+        "result": None,
+    }
+    body.update(fields)
+    return body
+
+
+def decided(
+    status: str, reason: str, username: str | None = None, redirect: str | None = None
+) -> dict[str, Any]:
+    token = TOKEN if status == "signed_in" else None
+    result = {"status": status, "reason": reason, "username": username, "token": token}
+    if redirect is not None:
+        result["redirect"] = redirect
+    return state("decided", progress=1.0, result=result)
+
+
+SIGN_IN = [
+    state(hints=["move_closer", "more_light"]),
+    state(placed=True, progress=0.0),
+    state("challenge", light="#ff0000", progress=0.2),
+    state("challenge", action="turn_left", progress=0.6),
+    decided("signed_in", "ok", "alice"),
+]
+LIGHT_STEP = 2
+
+
+@dataclass
+class Frame:
+    transport: str
+    time_ms: float
+    jpeg: bytes
+
+
+@dataclass
+class FakeAuthApi:
+    """Stands in for /api/v1/auth: one session whose states follow ``script``.
+
+    ``hold_at``: the script stays on that state until ``release`` is set.
+    """
+
+    script: list[dict[str, Any]]
+    websocket: bool = True
+    ws_breaks_after: int | None = None
+    """Close the socket abnormally (1011) after this many answers."""
+    create_error: tuple[int, str] | None = None
+    expires_in_s: float = 180.0
+    hold_at: int | None = None
+    release: threading.Event = field(default_factory=threading.Event)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    frames: list[Frame] = field(default_factory=list)
+    ws_connections: int = 0
+    position: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_state(self) -> dict[str, Any]:
+        with self.lock:
+            index = min(self.position, len(self.script) - 1)
+            if index != self.hold_at or self.release.is_set():
+                self.position += 1
+            return {**self.script[index], "seq": self.position}
+
+    def app(self) -> FastAPI:
+        app = web_app()
+        app.add_middleware(SecurityHeadersMiddleware, production=False)
+        base = "/api/v1/auth/sessions/s1"
+
+        @app.post("/api/v1/auth/sessions")
+        async def create(request: Request) -> JSONResponse:
+            self.requests.append(await request.json())
+            if self.create_error is not None:
+                status, code = self.create_error
+                return JSONResponse({"error": {"code": code, "message": code}}, status)
+            expires = time.time() + self.expires_in_s
+            body = {
+                "session_id": "s1",
+                "csrf_token": CSRF,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
+                "purpose": "enroll" if self.requests[-1].get("enrollment_token") else "login",
+                "oval": OVAL,
+                "state": state(),
+                "stream_url": f"{base}/stream",
+                "frames_url": f"{base}/frames",
+                "limits": {"max_frame_bytes": 300_000, "max_fps": 20, "width": 640,
+                           "jpeg_quality": 0.8},
+            }  # fmt: skip
+            response = JSONResponse(body, 201)
+            response.set_cookie("veronica_session", "secret", path="/api/v1/auth", httponly=True)
+            return response
+
+        @app.websocket(f"{base}/stream")
+        async def stream(websocket: WebSocket) -> None:
+            if not self.websocket:
+                await websocket.close(code=1008)  # refused during the handshake
+                return
+            await websocket.accept()
+            self.ws_connections += 1
+            hello = json.loads(await websocket.receive_text())
+            if hello != {"type": "hello", "csrf_token": CSRF}:
+                await websocket.close(code=1008, reason="csrf_invalid")
+                return
+            answered = 0
+            while True:
+                try:
+                    data = await websocket.receive_bytes()
+                except WebSocketDisconnect:
+                    return
+                (time_ms,) = struct.unpack("<d", data[:8])
+                self.frames.append(Frame("websocket", time_ms, data[8:]))
+                answer = self.next_state()
+                await websocket.send_text(json.dumps(answer))
+                answered += 1
+                if answer["phase"] == "decided":
+                    await websocket.close(code=1000)
+                    return
+                if self.ws_breaks_after is not None and answered >= self.ws_breaks_after:
+                    await websocket.close(code=1011)
+                    return
+
+        @app.post(f"{base}/frames")
+        async def frames(request: Request) -> JSONResponse:
+            if request.headers.get("x-csrf-token") != CSRF:
+                return JSONResponse({"error": {"code": "csrf_invalid", "message": "x"}}, 403)
+            assert request.headers["content-type"] == "image/jpeg"
+            time_ms = float(request.headers["x-frame-time"])
+            self.frames.append(Frame("http", time_ms, await request.body()))
+            return JSONResponse(self.next_state())
+
+        @app.post("/api/v1/auth/tokens/verify")
+        async def verify(request: Request) -> dict[str, Any]:
+            token = (await request.json())["token"]
+            if token != TOKEN:
+                return {"valid": False, "reason": "bad signature"}
+            return {"valid": True, "username": "alice", "exp": int(time.time()) + 120}
+
+        return app
+
+
+@dataclass
+class Served:
+    api: FakeAuthApi
+    url: str
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """``serve(api)`` runs the stand-in on a free port for the test's duration."""
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(api: FakeAuthApi) -> Served:
+        port = free_port()
+        config = uvicorn.Config(api.app(), host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("the test server did not start")
+            time.sleep(0.02)
+        return Served(api, f"http://127.0.0.1:{port}")
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if shutil.which(CHROMIUM) is None:
+        unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+RECORDER = """
+document.addEventListener('DOMContentLoaded', () => {
+  const names = ['data-state', 'data-light', 'data-transport', 'data-reason'];
+  const body = document.body;
+  window.veronicaSeen(`page=${body.dataset.page}`);
+  new MutationObserver((records) => {
+    records.forEach((record, i) => {
+      const name = record.attributeName;
+      const next = records.slice(i + 1).find((r) => r.attributeName === name);
+      const value = next ? next.oldValue : body.getAttribute(name);
+      if (value !== null) window.veronicaSeen(`${name}=${value}`);
+    });
+  }).observe(body, { attributes: true, attributeOldValue: true, attributeFilter: names });
+});
+"""
+"""Reports every value the body's test attributes take, across navigations."""
+
+
+@dataclass
+class Visit:
+    page: Any
+    seen: list[str]
+    problems: list[str]
+    """Uncaught exceptions and CSP violations."""
+
+    def states(self) -> list[str]:
+        return [s.removeprefix("data-state=") for s in self.seen if s.startswith("data-state=")]
+
+    def wait_state(self, value: str, reason: str | None = None) -> None:
+        selector = f'body[data-state="{value}"]'
+        if reason is not None:
+            selector += f'[data-reason="{reason}"]'
+        self.page.wait_for_selector(selector, state="attached", timeout=WAIT_MS)
+
+    def text(self, test_id: str) -> str:
+        text: str = self.page.locator(f'[data-testid="{test_id}"]').inner_text()
+        return text
+
+
+@pytest.fixture
+def visit(browser: Any) -> Iterator[Any]:
+    """``visit(url, camera=True, ready="idle")``: a fresh browser context (own
+    storage) on ``url``, once the page has reached the ``ready`` state."""
+    contexts: list[Any] = []
+
+    def open_page(url: str, *, camera: bool = True, ready: str | None = "idle") -> Visit:
+        context = browser.new_context(viewport={"width": 800, "height": 900})
+        contexts.append(context)
+        if camera:
+            context.grant_permissions(["camera"])
+        seen: list[str] = []
+        problems: list[str] = []
+        context.expose_function("veronicaSeen", lambda value: seen.append(value))
+        context.add_init_script(RECORDER)
+        page = context.new_page()
+        page.on("pageerror", lambda error: problems.append(f"uncaught: {error}"))
+        page.on(
+            "console",
+            lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.goto(url)
+        result = Visit(page, seen, problems)
+        if ready is not None:
+            result.wait_state(ready)
+        return result
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def in_order(seen: list[str], expected: list[str]) -> bool:
+    """``expected`` is a subsequence of ``seen``."""
+    rest = iter(seen)
+    return all(any(item == s for s in rest) for item in expected)
+
+
+def test_sign_in_over_the_websocket(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi(SIGN_IN, hold_at=LIGHT_STEP))
+    v = visit(f"{served.url}/?username=alice")
+    assert v.page.input_value('[data-testid="username-input"]') == "alice"
+    assert v.text("start-button") == "Start"
+    v.page.click('[data-testid="start-button"]')
+
+    # The light step holds until the screen is checked: red all around the oval.
+    v.page.wait_for_selector('body[data-light="#ff0000"]', state="attached", timeout=WAIT_MS)
+    assert v.text("instruction") == "Hold still while the colours change."
+    screenshot = Image.open(io.BytesIO(v.page.screenshot())).convert("RGB")
+    assert screenshot.getpixel((4, 4)) == (255, 0, 0)
+    assert screenshot.getpixel((screenshot.width - 4, screenshot.height - 4)) == (255, 0, 0)
+    box = v.page.locator('[data-testid="stage"]').bounding_box()
+    centre = (int(box["x"] + box["width"] * 0.5), int(box["y"] + box["height"] * 0.45))
+    assert screenshot.getpixel(centre) != (255, 0, 0), "the face stays visible in the oval"
+    served.api.release.set()
+
+    v.page.wait_for_url("**/result", timeout=WAIT_MS)
+    v.wait_state("signed_in")
+    assert v.text("result-username") == "You are signed in as alice."
+    assert "valid until" in v.text("result-expiry")
+
+    assert served.api.requests == [{"username": "alice", "enrollment_token": None, "light": True}]
+    assert in_order(
+        v.states(),
+        ["idle", "camera", "session", "positioning", "challenge", "signed_in", "verifying"],
+    )
+    assert v.states()[-1] == "signed_in"
+    assert "data-transport=websocket" in v.seen and "data-light=#ff0000" in v.seen
+    frames = served.api.frames
+    assert {f.transport for f in frames} == {"websocket"} and served.api.ws_connections == 1
+    assert all(f.jpeg[:2] == b"\xff\xd8" for f in frames), "JPEG after the 8-byte time"
+    assert [f.time_ms for f in frames] == sorted(f.time_ms for f in frames)
+    assert Image.open(io.BytesIO(frames[0].jpeg)).width <= 640
+    assert v.problems == []
+
+
+def test_http_fallback_opt_out_of_colours_and_french(serve: Any, visit: Any) -> None:
+    script = [state(hints=["look_straight"]), decided("refused", "not_recognized")]
+    served = serve(FakeAuthApi(script, websocket=False))
+    v = visit(f"{served.url}/?lang=fr")
+    assert v.page.get_attribute("html", "lang") == "fr"
+    assert v.text("start-button") == "Commencer"
+    assert v.page.title() == "Connexion – Veronica"
+    v.page.check('[data-testid="no-flash"]')
+    v.page.click('[data-testid="start-button"]')
+
+    v.wait_state("refused", "not_recognized")
+    assert v.text("outcome-message") == "Votre visage n'a pas été reconnu."
+    assert v.page.is_visible('[data-testid="retry-button"]')
+    assert served.api.requests[0]["light"] is False
+    assert {f.transport for f in served.api.frames} == {"http"}
+    assert "data-transport=http" in v.seen
+
+    v.page.click('[data-testid="back-button"]')
+    v.wait_state("idle")
+    v.page.reload()
+    v.wait_state("idle")
+    assert v.page.is_checked('[data-testid="no-flash"]'), "the choice is remembered"
+    assert v.problems == []
+
+
+def test_return_to_follows_the_servers_redirect(serve: Any, visit: Any) -> None:
+    api = FakeAuthApi([])
+    served = serve(api)
+    target = f"{served.url}/static/icons/favicon.svg#token={TOKEN}"
+    api.script[:] = [state(), decided("signed_in", "ok", "dave", redirect=target)]
+    v = visit(f"{served.url}/?return_to=https%3A%2F%2Frelying.example%2Fdone")
+    v.page.click('[data-testid="start-button"]')
+    v.page.wait_for_url(target, timeout=WAIT_MS)
+    assert api.requests[0]["return_to"] == "https://relying.example/done"
+
+
+def test_one_reconnect_then_http(serve: Any, visit: Any) -> None:
+    script = [state(), state(), state(), state(), state(), decided("signed_in", "ok", "bob")]
+    served = serve(FakeAuthApi(script, ws_breaks_after=1))
+    v = visit(served.url)
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("signed_in")
+    assert served.api.ws_connections == 2, "one reconnect after an abnormal close"
+    transports = [f.transport for f in served.api.frames]
+    assert transports[:2] == ["websocket", "websocket"] and transports[-1] == "http"
+    assert v.text("outcome-message") == "Welcome, bob."
+
+
+def test_enroll_through_a_link(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state(), decided("enrolled", "ok", "carol")]))
+    v = visit(f"{served.url}/enroll?token=link-abc")
+    assert v.page.url == f"{served.url}/enroll", "the one-time token leaves the address bar"
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("enrolled", "ok")
+    assert served.api.requests[0]["enrollment_token"] == "link-abc"
+    assert v.page.is_visible('[data-testid="signin-link"]')
+    assert v.problems == []
+
+
+def test_enroll_link_without_token(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state()]))
+    v = visit(f"{served.url}/enroll", ready="error")
+    assert v.page.get_attribute("body", "data-reason") == "enrollment_link_invalid"
+    assert "not valid" in v.text("outcome-message")
+    assert not v.page.is_visible('[data-testid="retry-button"]')
+
+
+def test_camera_permission_denied_is_explained(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state()]))
+    v = visit(served.url, camera=False)
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("error", "camera_denied")
+    assert v.text("outcome-title") == "Something went wrong"
+    assert v.text("outcome-message").startswith("Camera access is blocked.")
+    assert v.page.is_visible('[data-testid="retry-button"]')
+    assert served.api.requests == [], "no session without a camera"
+
+
+def test_server_refusing_a_session(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state()], create_error=(503, "busy")))
+    v = visit(served.url)
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("error", "busy")
+    assert v.text("outcome-message") == "The service is busy. Try again in a moment."
+
+
+def test_session_expiry_stops_the_page(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state(hints=["no_face"])], expires_in_s=1.0, hold_at=0))
+    v = visit(served.url)
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("positioning")
+    assert v.text("instruction") == "No face found. Look at the camera."
+    v.wait_state("error", "session_expired")
+    assert v.page.is_visible('[data-testid="retry-button"]')
+
+
+def test_result_page_without_a_sign_in(serve: Any, visit: Any) -> None:
+    served = serve(FakeAuthApi([state()]))
+    v = visit(f"{served.url}/result", ready="signed_out")
+    assert v.text("result-status") == "No one is signed in on this tab."
+    v.page.evaluate("sessionStorage.setItem('veronica.result_token', 'forged')")
+    v.page.reload()
+    v.wait_state("error", "token_invalid")
+    assert v.page.evaluate("sessionStorage.getItem('veronica.result_token')") is None
