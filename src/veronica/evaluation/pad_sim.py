@@ -97,21 +97,26 @@ def run_suite(
     fps: float = 15.0,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    on_outcome: Callable[[SessionOutcome], None] | None = None,
 ) -> list[SessionOutcome]:
     """``sessions`` sessions of each species, seeds ``seed .. seed + sessions - 1``.
 
     With ``workers`` > 1 the sessions run in that many processes, each loading
     its own engine (MediaPipe graphs are not shareable across processes). The
     outcome does not depend on ``workers``: every session is deterministic by
-    its seed and runs on simulated time.
+    its seed and runs on simulated time. Sessions run round-robin over the
+    species, so a run cut short still has about as many of each; ``on_outcome``
+    sees every outcome as it arrives (to keep partial results).
     """
-    jobs = [(kind, seed + i) for kind in species for i in range(sessions)]
+    jobs = [(kind, seed + i) for i in range(sessions) for kind in species]
     outcomes: list[SessionOutcome] = []
     if workers <= 1:
         engine = FaceEngine.load(config)
         try:
             for kind, job_seed in jobs:
                 outcomes.append(run_simulated_session(engine, policy, kind, job_seed, fps)[1])
+                if on_outcome is not None:
+                    on_outcome(outcomes[-1])
                 if progress is not None:
                     progress(len(outcomes), len(jobs))
         finally:
@@ -124,6 +129,8 @@ def run_suite(
         futures = [pool.submit(_worker_run, kind, job_seed) for kind, job_seed in jobs]
         for future in as_completed(futures):
             outcomes.append(future.result())
+            if on_outcome is not None:
+                on_outcome(outcomes[-1])
             if progress is not None:
                 progress(len(outcomes), len(jobs))
     order = {job: i for i, job in enumerate(jobs)}

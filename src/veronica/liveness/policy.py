@@ -39,6 +39,10 @@ class LivenessPolicy:
     embed_every: int = 5
     """Embed every n-th challenge frame for the identity check: enough samples
     to catch a face swap within ~0.2 s at 25 fps, at a fifth of the cost."""
+    pad_every: int = 2
+    """Passive PAD on every n-th frame: its score is a trimmed mean over the
+    session (dozens of frames either way), and the model is a third of the
+    per-frame cost."""
     second_face_every: int = 10
     """The tracking mesh follows one face; every n-th frame the static detector
     looks for a second one."""

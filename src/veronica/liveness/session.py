@@ -163,7 +163,7 @@ class LivenessSession:
             gate=self.policy.quality if gate else None,
             target=Point(self.oval.cx * bgr.shape[1], self.oval.cy * bgr.shape[0]),
             embed=embed,
-            pad=True,
+            pad=self._n.frames % self.policy.pad_every == 0,
         )
         return self.engine.analyze(bgr, options, detector=None if static else self._tracker)
 
