@@ -58,6 +58,8 @@ class LivenessDecision:
     """``live``, ``liveness_failed`` or ``timeout``: what a client may be told."""
     embeddings: tuple[NDArray[np.float32], ...] = ()
     """The best frames' embeddings (by quality), for recognition."""
+    qualities: tuple[float, ...] = ()
+    """The quality score of each of those frames (stored with an enrolled template)."""
     frames: int = 0
     score: float = -1.0
     """Session score in [-1, 1]: the smallest margin (``Check.margin``) of the
@@ -241,6 +243,7 @@ class LivenessSession:
             checks=checks,
             reason="live" if live else (reason or "liveness_failed"),
             embeddings=tuple(c.embedding for c in best[: self.policy.capture_frames]),
+            qualities=tuple(c.quality for c in best[: self.policy.capture_frames]),
             frames=self._n.frames,
             score=score,
         )

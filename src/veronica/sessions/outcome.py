@@ -101,7 +101,7 @@ class OutcomeResolver:
             reason = self._refusal_reason(session, decision)
             recognition = _Recognition(None, reason)
         else:
-            recognition = self._recognise(session, decision.embeddings, now)
+            recognition = self._recognise(session, decision, now)
             if recognition.score is not None and recognition.threshold is not None:
                 extra.append(
                     AuditCheck(
@@ -135,8 +135,9 @@ class OutcomeResolver:
         return Reason.LIVENESS_FAILED
 
     def _recognise(
-        self, session: AuthSession, embeddings: Sequence[Vector], now: float
+        self, session: AuthSession, decision: LivenessDecision, now: float
     ) -> _Recognition:
+        embeddings = decision.embeddings
         try:
             # Again at the decision: sessions opened in parallel before a lockout
             # must not finish after it.
@@ -146,7 +147,7 @@ class OutcomeResolver:
         if not embeddings:
             return _Recognition(None, Reason.NOT_RECOGNIZED, detail="no face samples")
         if session.purpose is Purpose.ENROLL:
-            return self._enroll(session, embeddings)
+            return self._enroll(session, embeddings, decision.qualities)
         threshold = self.service.threshold
         if session.username is not None:
             try:
@@ -165,7 +166,9 @@ class OutcomeResolver:
         top = identified.candidates[0].similarity if identified.candidates else None
         return _Recognition(None, Reason.NOT_RECOGNIZED, top, threshold)
 
-    def _enroll(self, session: AuthSession, embeddings: Sequence[Vector]) -> _Recognition:
+    def _enroll(
+        self, session: AuthSession, embeddings: Sequence[Vector], qualities: Sequence[float]
+    ) -> _Recognition:
         assert session.username is not None and session.enrollment_token is not None
         try:
             # Used up before the templates are written: of two sessions racing on
@@ -175,7 +178,7 @@ class OutcomeResolver:
         except EnrollmentLinkInvalidError:
             return _Recognition(None, Reason.NOT_RECOGNIZED, detail="link already used")
         try:
-            self.service.enroll_embeddings(name, embeddings)
+            self.service.enroll_embeddings(name, embeddings, qualities or None)
         except (BadInputError, NotFoundError) as exc:
             return _Recognition(None, Reason.NOT_RECOGNIZED, detail=exc.message)
         return _Recognition(name, Reason.OK)

@@ -6,6 +6,7 @@ photo, not a recording of a person.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -75,8 +76,11 @@ def default_photos() -> tuple[Path, ...]:
     return photos
 
 
+@functools.lru_cache(maxsize=32)
 def load_head(path: Path) -> HeadModel:
-    """Read ``path`` and mesh its face (a fresh static Face Mesh, closed after)."""
+    """Read ``path`` and mesh its face (a fresh static Face Mesh, closed after).
+    Cached per process: a suite builds the same few heads hundreds of times,
+    and a ``HeadModel`` is never modified (blinks build a new mesh)."""
     photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if photo is None:
         raise VeronicaError(f"cannot read photo {path}")
