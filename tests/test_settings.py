@@ -264,3 +264,9 @@ def test_tls_needs_both_files(tmp_path: Path) -> None:
 def test_signing_key_defaults_to_the_data_dir(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert settings.resolved_signing_key_path == tmp_path / "signing_key.pem"
+
+
+def test_active_sessions_default_to_four_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert Settings().resolved_max_active_sessions == 8
+    assert Settings(max_active_sessions=3).resolved_max_active_sessions == 3

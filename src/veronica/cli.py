@@ -116,6 +116,14 @@ def serve(
         log_level="info",
         ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
         ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
+        # A WebSocket frame message is an 8-byte timestamp plus one JPEG: refuse
+        # anything larger at the protocol layer, before it is buffered.
+        ws_max_size=settings.max_frame_bytes + 8,
+        # JPEG does not compress: per-message deflate only cost CPU (24 → 20 ms
+        # of server CPU per frame, benchmarks/WEB_RESULTS.md).
+        ws_per_message_deflate=False,
+        # The session store is in-process: one worker process (see docs/API.md).
+        workers=1,
     )
 
 

@@ -6,6 +6,7 @@ secret: a face-login server with a well-known key protects nothing.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -66,9 +67,13 @@ class Settings(BaseSettings):
     session_ttl_s: float = Field(default=180.0, ge=10.0, le=3600.0)
     """A sign-in session lives 3 minutes: enough to place the face and follow
     the challenges twice over, short enough that a stolen session id is stale."""
-    max_active_sessions: int = Field(default=32, ge=1, le=10_000)
-    """Each live session holds a tracking Face Mesh graph (~30 MB); beyond this, new
-    sessions get 503 ``busy`` instead of exhausting memory."""
+    max_active_sessions: int | None = Field(default=None, ge=1, le=10_000)
+    """Sessions served at once; beyond this, new sessions get 503 ``busy``.
+    Default: 4 per CPU core. A session needs ~10 frames/s at ~25 ms of CPU per
+    frame, so a core serves about 4; past that every session's frames come too
+    far apart and genuine users fail the timing check instead of hearing
+    "busy" (benchmarks/WEB_RESULTS.md). Each also holds a tracking Face Mesh
+    graph (~30 MB)."""
     max_frame_bytes: int = Field(default=300_000, ge=10_000, le=10_000_000)
     """One JPEG frame; 640×480 at quality 0.8 is ~40–80 kB."""
     max_frame_rate: float = Field(default=20.0, gt=0.0, le=120.0)
@@ -99,6 +104,12 @@ class Settings(BaseSettings):
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     """``veronica serve`` serves HTTPS directly when both are set."""
+
+    @property
+    def resolved_max_active_sessions(self) -> int:
+        if self.max_active_sessions is not None:
+            return self.max_active_sessions
+        return 4 * (os.cpu_count() or 1)
 
     @property
     def is_production(self) -> bool:

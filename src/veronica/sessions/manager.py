@@ -77,7 +77,7 @@ class SessionConfig:
     def from_settings(cls, settings: Settings) -> SessionConfig:
         return cls(
             ttl_s=settings.session_ttl_s,
-            max_active=settings.max_active_sessions,
+            max_active=settings.resolved_max_active_sessions,
             max_frame_rate=settings.max_frame_rate,
             max_frame_bytes=settings.max_frame_bytes,
             sessions_per_minute_per_ip=settings.sessions_per_minute_per_ip,

@@ -1,0 +1,273 @@
+"""Time from opening the sign-in page to the decision, in Chromium against
+``veronica serve``: a genuine simulated session of the enrolled person with the
+server's fixed two-action script (colours off, as the E2E sign-in test).
+
+Most of that time is the liveness protocol itself: positioning lasts at least
+``PositioningLimits.min_s``, the script as long as its steps, plus the session's
+tail. What is left is the product's own overhead (page load, camera start,
+session, socket, the frame rate's granularity, the last frames' processing,
+recognition, signing), which should stay ≤ 2.5 s.
+
+    .venv/bin/python benchmarks/web_decision.py --runs 5 --out benchmarks/WEB_RESULTS.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from web_common import (
+    REPO,
+    RESULTS,
+    IdleWaiter,
+    LoadMeter,
+    load_average,
+    machine_info,
+    table,
+    use_e2e_harness,
+    write_section,
+)
+
+use_e2e_harness()
+
+from e2e_support import (  # noqa: E402 (the harness is on the path from here on)
+    CHALLENGE_SEED,
+    ENROLLED,
+    ENROLLMENT_PHOTO,
+    GENUINE,
+    Outcome,
+    Server,
+    VideoCache,
+    launch,
+    running_server,
+    sign_in,
+)
+
+from veronica.liveness.policy import LivenessPolicy  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Playwright
+
+TARGET_S = 2.5
+VIDEO_CACHE = REPO / ".pytest_cache" / "d" / "veronica-e2e-videos"
+"""The E2E tests' video cache (same file names for the same video)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    outcome: Outcome
+    other_cores: float
+    our_cores: float
+
+    def mark(self, name: str) -> float:
+        return self.outcome.timeline.get(name, float("nan")) / 1000.0
+
+    @property
+    def decided_s(self) -> float:
+        return self.mark(self.outcome.state)
+
+    @property
+    def from_start_s(self) -> float:
+        return self.decided_s - self.mark("camera")
+
+
+def protocol_s() -> float:
+    policy = LivenessPolicy()
+    return policy.positioning.min_s + GENUINE.script_end_s + policy.tail_s
+
+
+def run_once(playwright: Playwright, server: Server, video: Path) -> Run:
+    meter = LoadMeter()
+    meter.start()
+    browser = launch(playwright, video)
+    try:
+        outcome = sign_in(
+            browser,
+            server,
+            shots=None,
+            username=ENROLLED,
+            light=False,
+            video=GENUINE,
+        )
+        return Run(outcome, meter.other_cores(), meter.our_cores())
+    finally:
+        browser.close()
+
+
+def fmt(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def outcome_text(outcome: Outcome) -> str:
+    failed = ", ".join(outcome.failed_checks)
+    return f"{outcome.state} ({failed})" if failed else outcome.state
+
+
+def run_row(i: int, r: Run, base: float) -> list[str]:
+    m = r.mark
+    return [
+        str(i),
+        outcome_text(r.outcome),
+        fmt(r.decided_s),
+        f"**{fmt(r.decided_s - base)}**",
+        fmt(r.from_start_s - base),
+        fmt(m("idle")),
+        fmt(m("camera") - m("idle")),
+        fmt(m("camera_opened") - m("camera_requested")),
+        fmt(m("first_frame_sent") - m("camera_opened")),
+        fmt(m("challenge_started") - m("first_frame_sent")),
+        fmt(m("last_frame_sent") - m("challenge_started")),
+        fmt(m("decision_received") - m("last_frame_sent")),
+        fmt(r.decided_s - m("decision_received")),
+        f"{r.outcome.alignment.offset_s:+.2f}" if r.outcome.alignment else "–",
+        f"{r.other_cores:.2f}",
+    ]
+
+
+COLUMNS = [
+    "run",
+    "outcome",
+    "total s",
+    "beyond s",
+    "beyond from Start s",
+    "page ready",
+    "Start pressed",
+    "camera open",
+    "→ first frame",
+    "positioning",
+    "script + tail",
+    "last frame → decision",
+    "→ shown",
+    "video offset s",
+    "other load (cores)",
+]
+
+COLUMNS_NOTE = (
+    'Columns after "beyond from Start" are the parts of the total, in seconds: page load '
+    "to the ready state; the harness pressing Start; `getUserMedia`; camera open → first "
+    "frame sent (session created, WebSocket opened, first JPEG); first frame → the answer "
+    "that starts the challenges (positioning); → the last frame sent (script and tail); "
+    "last frame sent → the decision received (the last frame, recognition, token, audit); "
+    '→ shown. "Video offset" is how late the video showed each step after the server asked '
+    'for it (see tests/e2e/e2e_support.py). "Other load" is the CPU other processes used '
+    "during the run, in cores: above ~0.3 the numbers are pessimistic."
+)
+
+
+def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter) -> list[str]:
+    base = protocol_s()
+    policy = LivenessPolicy()
+    decided = [r for r in runs if r.outcome.state in ("signed_in", "refused")]
+    beyond = [r.decided_s - base for r in decided]
+    beyond_start = [r.from_start_s - base for r in decided]
+    signed = sum(r.outcome.state == "signed_in" for r in runs)
+    machine = machine_info()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    median_beyond = statistics.median(beyond) if beyond else float("nan")
+    median_start = statistics.median(beyond_start) if beyond_start else float("nan")
+    worst = max(beyond) if beyond else float("nan")
+    verdict = "pass" if beyond and worst <= TARGET_S else "FAIL"
+    command = shlex.join([".venv/bin/python", "benchmarks/web_decision.py", *sys.argv[1:]])
+    photo = f"{GENUINE.photo.parent.name}/{GENUINE.photo.name}"
+    warm = (
+        f"({warmup.outcome.state}, {fmt(warmup.decided_s)} s), not counted"
+        if warmup is not None
+        else "skipped"
+    )
+    return [
+        "## Time to a decision in the browser",
+        "",
+        f"Written by `benchmarks/web_decision.py` on {when}. Command: `{command}`.",
+        "",
+        f"Machine: {machine['CPU']}, nproc {machine['nproc']}, {machine['RAM']}, "
+        f"{machine['OS']}, Python {machine['Python']}, {machine['Chromium']}. Load average "
+        f"at the end (1/5/15 min): {load_average()}; {idle.waited_s:.0f} s spent waiting "
+        "for an idle machine (≤ 0.3 cores used by others) before the runs.",
+        "",
+        "Each run: a fresh headless Chromium whose fake camera plays the simulated genuine "
+        f"session (photo `{photo}`, colours off, {GENUINE.fps} fps) against `veronica serve` "
+        f"(test environment, challenge seed {CHALLENGE_SEED}: two actions, script "
+        f"{GENUINE.script_end_s:.2f} s), the enrolled user typed in (1:1). The page is "
+        "opened, Start pressed as soon as it is ready, and the decision read from "
+        "`body[data-state]`; times are the page's own clock (`performance.now()`, 0 = "
+        f"navigation start). One warm-up run first {warm}.",
+        "",
+        f"The liveness protocol's own time is positioning ≥ {policy.positioning.min_s:.1f} s "
+        f"+ script {GENUINE.script_end_s:.2f} s + tail {policy.tail_s:.1f} s = "
+        f'**{base:.2f} s**; "beyond" is the total minus that.',
+        "",
+        f"**Processing beyond the challenge actions: median {median_beyond:.2f} s, worst "
+        f"{worst:.2f} s over {len(decided)} runs ({signed} signed in); target ≤ {TARGET_S} s: "
+        f"{verdict}.** Counted from pressing Start instead of page load: median "
+        f"{median_start:.2f} s.",
+        "",
+        *table(COLUMNS, [run_row(i, r, base) for i, r in enumerate(runs, 1)]),
+        COLUMNS_NOTE,
+        "",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"write the section into this file ({RESULTS.name})"
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=300.0,
+        help="seconds allowed for waiting until the machine is idle",
+    )
+    parser.add_argument(
+        "--videos", type=Path, default=VIDEO_CACHE, help="where simulated videos are kept"
+    )
+    args = parser.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    videos = VideoCache(args.videos)
+    try:
+        video = videos.get(GENUINE)
+    finally:
+        videos.close()
+    idle = IdleWaiter(deadline=time.monotonic() + args.wait_idle)
+    runs: list[Run] = []
+    warmup: Run | None = None
+    with (
+        tempfile.TemporaryDirectory(prefix="veronica-bench-") as tmp,
+        running_server(Path(tmp) / "server") as server,
+    ):
+        server.create_user(ENROLLED, [ENROLLMENT_PHOTO])
+        with sync_playwright() as playwright:
+            idle.wait()
+            warmup = run_once(playwright, server, video)
+            print(f"warm-up: {warmup.outcome.describe()}", flush=True)
+            for i in range(1, args.runs + 1):
+                idle.wait()
+                run = run_once(playwright, server, video)
+                runs.append(run)
+                print(
+                    f"run {i}: {run.outcome.state}, decided at {run.decided_s:.2f} s, beyond "
+                    f"{run.decided_s - protocol_s():.2f} s, other load {run.other_cores:.2f}",
+                    flush=True,
+                )
+    lines = report(runs, warmup, idle)
+    print("\n".join(lines))
+    if args.out is not None:
+        write_section(args.out, "web_decision", lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
