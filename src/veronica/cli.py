@@ -540,7 +540,9 @@ def eval_pad(
     ] = None,
     sessions: Annotated[int, typer.Option(min=1, help="Sessions per species (suite).")] = 20,
     seed: Annotated[int, typer.Option(min=0, help="First seed (suite).")] = 10_000,
-    fps: Annotated[float, typer.Option(min=5.0, max=60.0, help="Frame rate (suite).")] = 15.0,
+    fps: Annotated[
+        float, typer.Option(min=5.0, max=60.0, help="Frame rate (suite); the page sends ~10.")
+    ] = 10.0,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes for the suite (one engine each).")
     ] = 1,
