@@ -26,8 +26,10 @@ $(MODELS_STAMP): $(STAMP) src/veronica/pipeline/models.py
 
 models: $(MODELS_STAMP)
 
+# Development mode (public template key, VERONICA_ADMIN_KEY, plain http): `veronica
+# serve` without --dev refuses to start until the production settings are there.
 run: $(MODELS_STAMP)
-	$(BIN)/veronica serve
+	$(BIN)/veronica serve --dev
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

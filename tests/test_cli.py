@@ -22,6 +22,7 @@ from support import DATA, face_path, models_dir
 from veronica.cli import EXIT_BAD_INPUT, EXIT_NO, EXIT_SETUP, app
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.models import ALL_MODELS
+from veronica.recognition.operating_point import load_table, threshold_for_fmr
 from veronica.settings import DEVELOPMENT_TEMPLATE_KEY
 from veronica.storage import TemplateCipher, generate_key
 
@@ -110,6 +111,8 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
     monkeypatch.chdir(tmp_path)
     env: dict[str, str | None] = {k: None for k in os.environ if k.upper().startswith("VERONICA_")}
     env.update(
+        # The default environment is production; these tests are about the commands.
+        VERONICA_ENVIRONMENT="development",
         VERONICA_DATA_DIR=str(tmp_path / "data"),
         VERONICA_MODELS_DIR=str(models),
         # Rich sizes output from the terminal; pin the width that piped output gets.
@@ -419,8 +422,65 @@ def test_production_refuses_the_development_key(cli: Cli) -> None:
     )
     assert result.exit_code == EXIT_SETUP
     assert result.stdout == ""
-    assert "invalid settings" in error_text(result)
     assert "VERONICA_TEMPLATE_KEY must be set" in error_text(result)
+    assert not (cli.tmp_path / "data" / "veronica.db").exists(), "nothing touched"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "list"),
+        ("users", "delete", "alice"),
+        ("enroll", "alice", face_path("obama", 1)),
+        ("verify", "alice", face_path("obama", 1)),
+        ("identify", face_path("obama", 1)),
+        ("admin", "create-key"),
+        ("admin", "list-keys"),
+    ],
+    ids=[
+        "users-list",
+        "users-delete",
+        "enroll",
+        "verify",
+        "identify",
+        "admin-create",
+        "admin-list",
+    ],
+)
+def test_template_commands_refuse_the_development_key_on_the_production_default(
+    cli: Cli, args: tuple[object, ...]
+) -> None:
+    """No settings at all means production: the public key is never used silently."""
+    result = cli(*args, VERONICA_ENVIRONMENT=None)
+    assert result.exit_code == EXIT_SETUP
+    assert "VERONICA_TEMPLATE_KEY must be set" in error_text(result)
+    assert "--dev" in error_text(result)
+    assert not (cli.tmp_path / "data" / "veronica.db").exists()
+
+
+def test_global_dev_option_selects_development(cli: Cli) -> None:
+    result = cli("--dev", "enroll", "obama", face_path("obama", 1), VERONICA_ENVIRONMENT=None)
+    assert result.exit_code == 0, result.output
+    listed = cli("--dev", "users", "list", VERONICA_ENVIRONMENT=None)
+    assert listed.exit_code == 0 and "obama" in plain(listed.stdout)
+    # A secret key works without --dev, on the production default (its own database).
+    secret = {"VERONICA_TEMPLATE_KEY": generate_key(), "VERONICA_DATA_DIR": str(cli.tmp_path / "p")}
+    assert cli("users", "list", VERONICA_ENVIRONMENT=None, **secret).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("keygen",),
+        ("keygen", "--signing", "--out", "signing.pem"),
+        ("models", "check"),
+        ("simulate", "print_moving", "--duration", "1", "--fps", "5", "--out", "a.y4m"),
+    ],
+    ids=["keygen", "keygen-signing", "models-check", "simulate"],
+)
+def test_commands_without_secrets_run_with_no_settings(cli: Cli, args: tuple[str, ...]) -> None:
+    result = cli(*args, VERONICA_ENVIRONMENT=None)
+    assert result.exit_code == 0, result.output
 
 
 # -- models -----------------------------------------------------------------------------
@@ -657,7 +717,9 @@ def test_eval_people_end_to_end(cli: Cli, face_engine: FaceEngine) -> None:
     assert report["false_rejects"] == report["false_accepts"] == 0
     assert report["frr"] == report["far"] == 0.0
     assert report["rank1_identification"] == 1.0
-    assert report["threshold"] == face_engine.default_threshold
+    # The 1:1 operating point: the calibration table's threshold for FMR 1e-4.
+    table = load_table(face_engine.model_id)
+    assert report["threshold"] == threshold_for_fmr(table, 1e-4)
     assert cli.users() == []  # a scratch store: the real database is untouched
 
 
@@ -787,9 +849,164 @@ def test_models_fetch_keeps_verified_files(cli: Cli) -> None:
 
 
 def test_serve_refuses_invalid_settings_before_starting(cli: Cli) -> None:
-    result = cli("serve", VERONICA_ENVIRONMENT="production")
+    result = cli("serve", "--dev", VERONICA_PORT="0")
     assert result.exit_code == EXIT_SETUP
-    assert "VERONICA_TEMPLATE_KEY must be set" in error_text(result)
+    assert "invalid settings: port" in error_text(result)
+
+
+class UvicornCalls:
+    """What ``serve`` hands ``uvicorn.run`` (the real server is tested in
+    tests/api/test_api_limits.py; here only that serve starts it, and how)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import uvicorn
+
+        self.calls: list[dict[str, object]] = []
+        monkeypatch.setattr(uvicorn, "run", lambda app, **kw: self.calls.append(kw))
+
+
+@pytest.fixture
+def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> UvicornCalls:
+    return UvicornCalls(monkeypatch)
+
+
+def test_serve_without_settings_lists_every_missing_piece_in_one_line(
+    cli: Cli, uvicorn_calls: UvicornCalls
+) -> None:
+    result = cli("serve", VERONICA_ENVIRONMENT=None, VERONICA_ADMIN_KEY="dev-admin")
+    assert result.exit_code == EXIT_SETUP
+    lines = [line for line in plain(result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: not starting in production"), lines
+    for piece in (
+        "VERONICA_TEMPLATE_KEY",
+        "VERONICA_SIGNING_KEY_PATH",
+        "VERONICA_ADMIN_KEY is for development only",
+        "no admin key in the database",
+        "https://",
+        "veronica serve --dev",
+    ):
+        assert piece in lines[0], piece
+    assert uvicorn_calls.calls == []
+    assert not (cli.tmp_path / "data").exists(), "a refused start creates nothing"
+
+
+def test_serve_without_dev_refuses_development_and_test(cli: Cli) -> None:
+    for environment in ("development", "test"):
+        result = cli("serve", VERONICA_ENVIRONMENT=environment)
+        assert result.exit_code == EXIT_SETUP
+        assert f"VERONICA_ENVIRONMENT is {environment}" in error_text(result)
+
+
+def production_env(cli: Cli) -> dict[str, str | None]:
+    """A complete production configuration: secret key, signing key, https, an admin key."""
+    signing = cli.tmp_path / "signing.pem"
+    assert cli("keygen", "--signing", "--out", signing).exit_code == 0
+    env: dict[str, str | None] = {
+        "VERONICA_ENVIRONMENT": None,  # the default: production
+        "VERONICA_TEMPLATE_KEY": generate_key(),
+        "VERONICA_SIGNING_KEY_PATH": str(signing),
+        "VERONICA_PUBLIC_URL": "https://login.example.org",
+    }
+    created = cli("admin", "create-key", "--label", "ops", **env)
+    assert created.exit_code == 0, created.output
+    return env
+
+
+def test_serve_starts_in_production_when_everything_is_there(
+    cli: Cli, uvicorn_calls: UvicornCalls
+) -> None:
+    env = production_env(cli)
+    revoked = cli("admin", "revoke-key", "ops", **env)
+    assert revoked.exit_code == 0
+    refused = cli("serve", **env)
+    assert refused.exit_code == EXIT_SETUP
+    assert error_text(refused).count(";") == 0, "only the admin key is missing"
+    assert "no admin key in the database" in error_text(refused)
+    assert cli("admin", "create-key", "--label", "ops2", **env).exit_code == 0
+    result = cli("serve", **env)
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    [options] = uvicorn_calls.calls
+    assert options["proxy_headers"] is False and options["forwarded_allow_ips"] == []
+
+
+def test_serve_dev_warns_and_never_trusts_forwarded_headers_by_default(
+    cli: Cli, uvicorn_calls: UvicornCalls
+) -> None:
+    result = cli("serve", "--dev", VERONICA_ENVIRONMENT=None)
+    assert result.exit_code == 0, result.output
+    warning = flat(result.stderr)
+    assert warning.startswith("warning: development mode (--dev)")
+    for piece in ("public development template key", "VERONICA_ADMIN_KEY", "without Secure"):
+        assert piece in warning
+    [options] = uvicorn_calls.calls
+    # Explicit, so uvicorn's own default (trust 127.0.0.1) never applies.
+    assert options["proxy_headers"] is False and options["forwarded_allow_ips"] == []
+    assert options["workers"] == 1 and options["ws_per_message_deflate"] is False
+
+
+def test_global_dev_and_test_environment(cli: Cli, uvicorn_calls: UvicornCalls) -> None:
+    """``--dev`` keeps an explicit test environment (the end-to-end tests rely on it)."""
+    result = cli("--dev", "serve", VERONICA_ENVIRONMENT="test", VERONICA_CHALLENGE_SEED="7")
+    assert result.exit_code == 0, result.output
+    assert flat(result.stderr).startswith("warning: test mode (--dev)")
+    result = cli("serve", "--dev", VERONICA_ENVIRONMENT="production")
+    assert result.exit_code == 0, result.output
+    assert flat(result.stderr).startswith("warning: development mode (--dev)")
+    assert len(uvicorn_calls.calls) == 2
+
+
+def test_serve_proxy_options_override_settings(cli: Cli, uvicorn_calls: UvicornCalls) -> None:
+    result = cli(
+        "serve",
+        "--dev",
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "10.0.0.5, 10.1.0.0/16",
+        VERONICA_FORWARDED_ALLOW_IPS="192.0.2.1",
+    )
+    assert result.exit_code == 0, result.output
+    assert uvicorn_calls.calls[-1]["proxy_headers"] is True
+    assert uvicorn_calls.calls[-1]["forwarded_allow_ips"] == ["10.0.0.5", "10.1.0.0/16"]
+    from_env = cli(
+        "serve",
+        "--dev",
+        VERONICA_PROXY_HEADERS="true",
+        VERONICA_FORWARDED_ALLOW_IPS="192.0.2.1",
+    )
+    assert from_env.exit_code == 0, from_env.output
+    assert uvicorn_calls.calls[-1]["forwarded_allow_ips"] == ["192.0.2.1"]
+    off = cli(
+        "serve",
+        "--dev",
+        "--no-proxy-headers",
+        VERONICA_PROXY_HEADERS="true",
+        VERONICA_FORWARDED_ALLOW_IPS="192.0.2.1",
+    )
+    assert off.exit_code == 0 and uvicorn_calls.calls[-1]["proxy_headers"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (("--proxy-headers",), {}, "needs VERONICA_FORWARDED_ALLOW_IPS"),
+        (("--forwarded-allow-ips", "*"), {}, "would trust X-Forwarded-For from anyone"),
+        (("--forwarded-allow-ips", "proxy.local"), {}, "is not an IP address or network"),
+        ((), {"VERONICA_PROXY_HEADERS": "true"}, "needs VERONICA_FORWARDED_ALLOW_IPS"),
+    ],
+    ids=["proxy-headers-alone", "wildcard", "host-name", "env-proxy-headers-alone"],
+)
+def test_serve_refuses_unsafe_proxy_settings(
+    cli: Cli,
+    uvicorn_calls: UvicornCalls,
+    args: tuple[str, ...],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    result = cli("serve", "--dev", *args, **env)
+    assert result.exit_code == EXIT_SETUP
+    assert message in error_text(result)
+    assert uvicorn_calls.calls == []
 
 
 # -- one clear line ---------------------------------------------------------------------
@@ -813,7 +1030,7 @@ def test_every_failure_is_one_line_on_stderr(cli: Cli, case: str) -> None:
         pairs = write_pairs(tmp / "pairs.csv", EASY_PAIRS, "first,second,label")
         result = cli("eval", "lfw", "--pairs", pairs, "--root", DATA)
     else:
-        result = cli("users", "list", VERONICA_ENVIRONMENT="production", VERONICA_TEMPLATE_KEY="")
+        result = cli("users", "list", VERONICA_ENVIRONMENT=None, VERONICA_TEMPLATE_KEY="")
     assert result.exit_code != 0
     lines = [line for line in plain(result.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), lines

@@ -37,7 +37,10 @@ class Cli:
 def cli(tmp_path: Path, isolated_env: None) -> Cli:
     """No VERONICA_* from the shell, in the CLI or in the test's own Settings."""
     env: dict[str, str | None] = {k: None for k in os.environ if k.upper().startswith("VERONICA_")}
-    env.update(VERONICA_DATA_DIR=str(tmp_path / "data"), COLUMNS="120")
+    # Development: the production default refuses the public template key.
+    env.update(
+        VERONICA_ENVIRONMENT="development", VERONICA_DATA_DIR=str(tmp_path / "data"), COLUMNS="120"
+    )
     return Cli(env)
 
 

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from support import face_path, models_dir, read
-from veronica.errors import BadInputError, ReenrollmentRequiredError, TemplateKeyError
+from veronica.errors import (
+    BadInputError,
+    GalleryTooLargeError,
+    ReenrollmentRequiredError,
+    TemplateKeyError,
+)
 from veronica.pipeline.engine import FaceEngine, FaceRejectedError
+from veronica.recognition.operating_point import (
+    OperatingPoint,
+    UnreachableFmrError,
+    identification_threshold,
+    load_table,
+    max_gallery_size,
+    threshold_for_fmr,
+)
 from veronica.service import MAX_ENROLL_IMAGES, FaceService
 from veronica.settings import Settings
 from veronica.storage import NotEnrolledError, TemplateCipher, generate_key
@@ -54,15 +69,33 @@ def photos(*refs: tuple[str, int]) -> list[bytes]:
 # -- open -------------------------------------------------------------------------------
 
 
-def test_open_uses_the_embedder_threshold_unless_configured(
+def test_open_takes_the_threshold_from_the_table_unless_configured(
     tmp_path: Path, models: Path, face_engine: FaceEngine
 ) -> None:
+    table = load_table(face_engine.model_id)
     default = FaceService.open(make_settings(tmp_path / "a", models), face_engine)
-    assert default.threshold == face_engine.default_threshold
+    assert default.threshold == threshold_for_fmr(table, 1e-4)
+    assert default.operating_point == OperatingPoint(
+        threshold=default.threshold, fmr_target=1e-4, table_id=table.table_id, source="table"
+    )
+    # The table says it: the upper 95 % bound of the FMR there is at most 1e-4.
+    assert table.row_at(default.threshold).fmr_upper <= 1e-4
+    looser = FaceService.open(make_settings(tmp_path / "b", models, match_fmr=1e-3), face_engine)
+    assert looser.threshold == threshold_for_fmr(table, 1e-3) < default.threshold
     custom = FaceService.open(
-        make_settings(tmp_path / "b", models, match_threshold=0.55), face_engine
+        make_settings(tmp_path / "c", models, match_threshold=0.55), face_engine
     )
     assert custom.threshold == 0.55
+    assert custom.operating_point.source == "override"
+    assert custom.operating_point.fmr_target is None
+
+
+def test_open_refuses_an_fmr_the_table_cannot_show(
+    tmp_path: Path, models: Path, face_engine: FaceEngine
+) -> None:
+    with pytest.raises(UnreachableFmrError) as caught:
+        FaceService.open(make_settings(tmp_path, models, match_fmr=1e-7), face_engine)
+    assert caught.value.code == "fmr_unreachable" and caught.value.status == 500
 
 
 def test_open_with_another_key_is_refused(
@@ -386,3 +419,109 @@ def test_identify_embeddings(service: FaceService) -> None:
         service.identify_embeddings([])
     with pytest.raises(BadInputError):
         service.identify_embeddings(samples(service, ("obama", 1)), top_k=0)
+
+
+# -- 1:N limits: the gallery-size threshold, the size limit, the margin ---------------
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def random_users(service: FaceService, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Enroll ``count`` users with random (mutually near-orthogonal) 192-d templates."""
+    rng = np.random.default_rng(seed)
+    vectors = [unit(rng.standard_normal(192)) for _ in range(count)]
+    for i, vector in enumerate(vectors):
+        service.enroll_embeddings(f"user{i:02d}", [vector])
+    return vectors
+
+
+def test_identification_threshold_grows_with_the_gallery(service: FaceService) -> None:
+    table = load_table(service.engine.model_id)
+    policy = service.identification
+    assert policy is not None
+    assert policy.max_users == max_gallery_size(table, 1e-3, 0.05)
+    assert service.identification_threshold(1) == service.threshold  # never below 1:1
+    largest = service.identification_threshold(policy.max_users)
+    assert largest == identification_threshold(table, 1e-3, policy.max_users) > service.threshold
+    vectors = random_users(service, 3)
+    found = service.identify_embeddings([vectors[1]])
+    assert found.best is not None and found.best.name == "user01"
+    assert found.threshold == service.identification_threshold(3)
+
+
+def test_identify_refuses_a_gallery_larger_than_the_limit(
+    tmp_path: Path, models: Path, face_engine: FaceEngine
+) -> None:
+    # FPIR 1e-5 with up to 50 % misses: the table allows only a few users.
+    settings = make_settings(tmp_path, models, identify_fpir=1e-5, identify_max_fnir=0.5)
+    service = FaceService.open(settings, face_engine)
+    assert service.identification is not None
+    limit = service.identification.max_users
+    assert 1 <= limit <= 10
+    vectors = random_users(service, limit)
+    service.check_identification()
+    assert service.identify_embeddings([vectors[0]]).best is not None
+    service.enroll_embeddings("one_too_many", [unit(np.ones(192))])
+    for attempt in (
+        service.check_identification,
+        lambda: service.identify_embeddings([vectors[0]]),
+        lambda: service.identify(face_path("obama", 1).read_bytes()),
+    ):
+        with pytest.raises(GalleryTooLargeError) as caught:
+            attempt()
+        assert (caught.value.code, caught.value.status) == ("gallery_too_large", 409)
+        assert (caught.value.users, caught.value.limit) == (limit + 1, limit)
+        assert "sign in with your user name" in caught.value.message
+    # 1:1 is unaffected.
+    assert service.verify_embeddings("user00", [vectors[0]]).matched
+
+
+def test_no_gallery_at_all_when_even_one_user_is_too_many(
+    tmp_path: Path, models: Path, face_engine: FaceEngine
+) -> None:
+    settings = make_settings(tmp_path, models, identify_fpir=1e-6)
+    service = FaceService.open(settings, face_engine)
+    assert service.identification is not None and service.identification.max_users == 0
+    service.check_identification()  # nobody enrolled: nothing to refuse yet
+    random_users(service, 1)
+    with pytest.raises(GalleryTooLargeError):
+        service.check_identification()
+
+
+@pytest.mark.parametrize(("margin", "accepted"), [(0.0, True), (0.25, True), (0.35, False)])
+def test_identify_embeddings_applies_the_margin_rule(
+    tmp_path: Path, models: Path, face_engine: FaceEngine, margin: float, accepted: bool
+) -> None:
+    settings = make_settings(tmp_path, models, identify_min_margin=margin)
+    service = FaceService.open(settings, face_engine)
+    first = unit(np.eye(192, dtype=np.float32)[0])
+    # A look-alike whose cosine with the first user is 0.7: the probe (the first
+    # user's own template) scores 1.0 and 0.7, a margin of 0.3.
+    look_alike = unit(0.7 * np.eye(192)[0] + math.sqrt(1 - 0.49) * np.eye(192)[1])
+    service.enroll_embeddings("first", [first])
+    service.enroll_embeddings("look_alike", [look_alike])
+    result = service.identify_embeddings([first])
+    assert [c.name for c in result.candidates] == ["first", "look_alike"]
+    assert result.candidates[1].similarity == pytest.approx(0.7, abs=1e-6)
+    assert (result.best is not None) is accepted
+    # top_k=1 lists one candidate but still measures the margin to the runner-up.
+    single = service.identify_embeddings([first], top_k=1)
+    assert len(single.candidates) == 1 and (single.best is not None) is accepted
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"match_fmr": 0.0},
+        {"match_fmr": 1e-8},
+        {"match_fmr": 0.5},
+        {"identify_fpir": 0.2},
+        {"identify_max_fnir": 1.0},
+        {"identify_min_margin": -0.01},
+    ],
+)
+def test_settings_refuse_rates_outside_their_range(bad: dict[str, float]) -> None:
+    with pytest.raises(ValidationError):
+        Settings(**bad)  # type: ignore[arg-type]

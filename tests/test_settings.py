@@ -1,8 +1,11 @@
-"""Settings: secrets refused in production, defaults derived from data_dir, env overrides."""
+"""Settings: production by default, what production lacks listed (never refused at
+construction, so commands without secrets run unconfigured), defaults derived from
+data_dir, env overrides, HTTP-layer settings."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,31 +25,43 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-# Everything else production insists on, so a test can vary one thing.
-PRODUCTION_REST: dict[str, Any] = {
-    "signing_key_path": Path("/srv/veronica/signing_key.pem"),
-    "public_url": "https://login.example.org",
-}
+@pytest.fixture
+def signing_key(tmp_path: Path) -> Path:
+    """Production wants the signing key file to exist (its content is the signer's concern)."""
+    path = tmp_path / "signing_key.pem"
+    path.write_text("-----BEGIN PRIVATE KEY-----\n")
+    return path
+
+
+def production_rest(signing_key: Path) -> dict[str, Any]:
+    """Everything else production insists on, so a test can vary one thing."""
+    return {"signing_key_path": signing_key, "public_url": "https://login.example.org"}
 
 
 # -- template key -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("key", [DEVELOPMENT_TEMPLATE_KEY, ""], ids=["default", "empty"])
-def test_production_refuses_default_or_empty_key(key: str) -> None:
-    with pytest.raises(ValidationError, match="VERONICA_TEMPLATE_KEY must be set"):
-        Settings(environment=Environment.PRODUCTION, template_key=key)
+def test_production_lists_a_default_or_empty_key(key: str, signing_key: Path) -> None:
+    settings = Settings(
+        environment=Environment.PRODUCTION, template_key=key, **production_rest(signing_key)
+    )
+    [problem] = settings.production_problems()
+    assert "VERONICA_TEMPLATE_KEY must be set" in problem and "veronica keygen" in problem
 
 
-def test_production_refuses_the_default_key_when_none_is_given() -> None:
-    with pytest.raises(ValidationError, match="VERONICA_TEMPLATE_KEY"):
-        Settings(environment="production")  # type: ignore[arg-type]
+def test_production_lists_the_default_key_when_none_is_given() -> None:
+    problems = Settings(environment="production").production_problems()  # type: ignore[arg-type]
+    assert any("VERONICA_TEMPLATE_KEY" in p for p in problems)
 
 
-def test_production_accepts_a_generated_key() -> None:
+def test_production_accepts_a_generated_key(signing_key: Path) -> None:
     key = generate_key()
-    settings = Settings(environment=Environment.PRODUCTION, template_key=key, **PRODUCTION_REST)
+    settings = Settings(
+        environment=Environment.PRODUCTION, template_key=key, **production_rest(signing_key)
+    )
     assert settings.template_key == key
+    assert settings.production_problems() == []
     TemplateCipher.from_setting(settings.template_key)
 
 
@@ -57,8 +72,24 @@ def test_development_and_test_accept_the_default_key(environment: Environment) -
     TemplateCipher.from_setting(settings.template_key)  # and it is a valid key
 
 
-def test_default_environment_is_development() -> None:
-    assert Settings().environment is Environment.DEVELOPMENT
+def test_default_environment_is_production() -> None:
+    assert Settings().environment is Environment.PRODUCTION
+
+
+def test_unconfigured_production_constructs_and_lists_every_problem_at_once() -> None:
+    """Commands that need no secrets (models, eval, keygen) must run with no settings;
+    a server lists everything it lacks in one go."""
+    settings = Settings(admin_key="dev-admin")
+    assert settings.is_production
+    problems = settings.production_problems()
+    assert len(problems) == 4, problems
+    for name in (
+        "VERONICA_TEMPLATE_KEY",
+        "VERONICA_SIGNING_KEY_PATH",
+        "VERONICA_ADMIN_KEY",
+        "VERONICA_PUBLIC_URL",
+    ):
+        assert sum(name in p for p in problems) == 1, (name, problems)
 
 
 def test_unknown_environment_is_refused() -> None:
@@ -168,13 +199,11 @@ def test_data_dir_env_moves_the_derived_paths(
     assert settings.resolved_models_dir == tmp_path / "elsewhere" / "models"
 
 
-def test_production_from_env_with_default_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_from_env_with_default_key_is_listed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VERONICA_ENVIRONMENT", "production")
-    with pytest.raises(ValidationError, match="VERONICA_TEMPLATE_KEY must be set"):
-        Settings()
+    assert any("VERONICA_TEMPLATE_KEY must be set" in p for p in Settings().production_problems())
     monkeypatch.setenv("VERONICA_TEMPLATE_KEY", "")
-    with pytest.raises(ValidationError, match="VERONICA_TEMPLATE_KEY must be set"):
-        Settings()
+    assert any("VERONICA_TEMPLATE_KEY must be set" in p for p in Settings().production_problems())
 
 
 def test_init_arguments_beat_env_vars(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,29 +252,51 @@ def test_invalid_env_values_are_refused(
 # -- web-session secrets and test-only settings -------------------------------------------
 
 
-def _production(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"template_key": generate_key(), **PRODUCTION_REST, **overrides}
+def _production(signing_key: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "template_key": generate_key(),
+        **production_rest(signing_key),
+        **overrides,
+    }
     return Settings(environment=Environment.PRODUCTION, **values)
 
 
-def test_production_accepts_its_full_configuration() -> None:
-    settings = _production()
+def test_production_accepts_its_full_configuration(signing_key: Path) -> None:
+    settings = _production(signing_key)
     assert settings.is_production and settings.admin_key is None
+    assert settings.production_problems() == []
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"signing_key_path": None}, "VERONICA_SIGNING_KEY_PATH"),
+        ({"signing_key_path": None}, "VERONICA_SIGNING_KEY_PATH must name"),
+        ({"signing_key_path": Path("/nonexistent/signing.pem")}, "does not exist"),
         ({"public_url": "http://login.example.org"}, "https://"),
         ({"admin_key": "secret-admin"}, "VERONICA_ADMIN_KEY"),
-        ({"challenge_seed": 7}, "VERONICA_CHALLENGE_SEED"),
     ],
-    ids=["no-signing-key", "plain-http", "env-admin-key", "fixed-challenge-seed"],
+    ids=["no-signing-key", "missing-signing-key-file", "plain-http", "env-admin-key"],
 )
-def test_production_refuses_development_shortcuts(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ValidationError, match=message):
-        _production(**overrides)
+def test_production_lists_development_shortcuts(
+    signing_key: Path, overrides: dict[str, Any], message: str
+) -> None:
+    [problem] = _production(signing_key, **overrides).production_problems()
+    assert message in problem
+
+
+@pytest.mark.parametrize("environment", [Environment.DEVELOPMENT, Environment.TEST])
+def test_development_shortcuts_are_fine_outside_production(environment: Environment) -> None:
+    settings = Settings(environment=environment, admin_key="dev-admin")
+    assert not settings.is_production  # production_problems is production's checklist only
+
+
+def test_a_fixed_challenge_seed_is_refused_at_construction_in_production(
+    signing_key: Path,
+) -> None:
+    with pytest.raises(ValidationError, match="VERONICA_CHALLENGE_SEED"):
+        _production(signing_key, challenge_seed=7)
+    with pytest.raises(ValidationError, match="VERONICA_CHALLENGE_SEED"):
+        Settings(challenge_seed=7)  # the default environment is production
 
 
 def test_challenge_seed_is_refused_in_development_and_allowed_in_test() -> None:
@@ -270,3 +321,84 @@ def test_active_sessions_default_to_four_per_core(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert Settings().resolved_max_active_sessions == 8
     assert Settings(max_active_sessions=3).resolved_max_active_sessions == 3
+
+
+# -- HTTP layer ---------------------------------------------------------------------------
+
+
+def test_http_layer_defaults() -> None:
+    settings = Settings()
+    assert settings.max_json_bytes == 16_384
+    assert settings.metrics_port is None and settings.metrics_host == "127.0.0.1"
+    assert settings.proxy_headers is False and settings.forwarded_allow_ips == []
+
+
+@pytest.mark.parametrize(
+    ("environment", "explicit", "served"),
+    [
+        (Environment.PRODUCTION, None, False),
+        (Environment.DEVELOPMENT, None, True),
+        (Environment.TEST, None, True),
+        (Environment.PRODUCTION, True, True),
+        (Environment.DEVELOPMENT, False, False),
+    ],
+)
+def test_api_docs_follow_the_environment_unless_set(
+    environment: Environment, explicit: bool | None, served: bool
+) -> None:
+    assert Settings(environment=environment, api_docs=explicit).resolved_api_docs is served
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("10.0.0.5", ["10.0.0.5"]),
+        (" 10.0.0.5 , 10.1.0.0/16,2001:db8::1 ", ["10.0.0.5", "10.1.0.0/16", "2001:db8::1"]),
+        ('["10.0.0.5", "fd00::/8"]', ["10.0.0.5", "fd00::/8"]),
+        ("", []),
+    ],
+    ids=["one", "comma-separated", "json", "empty"],
+)
+def test_forwarded_allow_ips_from_env(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("VERONICA_FORWARDED_ALLOW_IPS", value)
+    assert Settings().forwarded_allow_ips == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("*", "would trust X-Forwarded-For from anyone"),
+        ("10.0.0.5,proxy.local", "'proxy.local' is not an IP address or network"),
+        ("10.0.0.5/8", "'10.0.0.5/8' is not an IP address or network"),  # host bits set
+        ("[not json", "forwarded_allow_ips"),
+    ],
+    ids=["wildcard", "host-name", "host-bits-set", "bad-json"],
+)
+def test_forwarded_allow_ips_refuses_what_uvicorn_would_misread(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("VERONICA_FORWARDED_ALLOW_IPS", value)
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        Settings()
+
+
+def test_proxy_headers_need_a_proxy_address() -> None:
+    with pytest.raises(ValidationError, match="needs VERONICA_FORWARDED_ALLOW_IPS"):
+        Settings(proxy_headers=True)
+    settings = Settings(proxy_headers=True, forwarded_allow_ips=["10.0.0.5"])
+    assert settings.proxy_headers and settings.forwarded_allow_ips == ["10.0.0.5"]
+
+
+def test_metrics_port_must_differ_from_the_service_port() -> None:
+    with pytest.raises(ValidationError, match="VERONICA_METRICS_PORT must differ"):
+        Settings(port=8000, metrics_port=8000)
+    assert Settings(port=8000, metrics_port=9100).metrics_port == 9100
+
+
+@pytest.mark.parametrize("value", ["100", "2000000"])
+def test_max_json_bytes_bounds(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("VERONICA_MAX_JSON_BYTES", value)
+    with pytest.raises(ValidationError, match="max_json_bytes"):
+        Settings()

@@ -12,8 +12,9 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -23,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from veronica.errors import VeronicaError
-from veronica.settings import Settings
+from veronica.settings import DEVELOPMENT_TEMPLATE_KEY, Environment, Settings
 
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
     from veronica.evaluation.pad_images import ImagePadReport
@@ -71,9 +72,41 @@ def reported_errors() -> Iterator[None]:
         fail(f"{exc.message} [{exc.code}]", code)
 
 
-def load_settings() -> Settings:
+@dataclass(frozen=True)
+class CliOptions:
+    dev: bool = False
+
+
+DEV_HELP = (
+    "Development mode (like Keycloak's start-dev): VERONICA_ENVIRONMENT=development "
+    "unless it is test; the public development template key and VERONICA_ADMIN_KEY "
+    "are accepted, cookies are not Secure. Never for real users."
+)
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    dev: Annotated[bool, typer.Option("--dev", help=DEV_HELP)] = False,
+) -> None:
+    ctx.obj = CliOptions(dev=dev)
+
+
+def dev_mode(ctx: typer.Context) -> bool:
+    """The global ``--dev`` (``veronica --dev enroll …``)."""
+    options = ctx.find_root().obj
+    return isinstance(options, CliOptions) and options.dev
+
+
+def load_settings(dev: bool = False, **overrides: Any) -> Settings:
+    """Settings from the environment (``overrides`` win). ``dev``: development
+    environment, unless the environment says test (the project's own end-to-end
+    tests run ``serve --dev`` with ``VERONICA_ENVIRONMENT=test``)."""
     try:
-        return Settings()
+        settings = Settings(**overrides)
+        if dev and settings.environment is not Environment.TEST:
+            settings = Settings(**{**overrides, "environment": Environment.DEVELOPMENT})
+        return settings
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
@@ -90,41 +123,158 @@ def read_image(path: Path) -> bytes:
         fail(f"{path}: cannot read ({exc.strerror})")
 
 
+def require_secret_template_key(settings: Settings) -> None:
+    """Templates are never written or read with the public development key outside
+    development/test: the default environment is production."""
+    if settings.environment in (Environment.DEVELOPMENT, Environment.TEST):
+        return
+    if not settings.template_key.strip() or settings.template_key == DEVELOPMENT_TEMPLATE_KEY:
+        fail(
+            "VERONICA_TEMPLATE_KEY must be set to a secret key outside development "
+            "(generate one with `veronica keygen`), or pass --dev to use the public "
+            "development key (`veronica --dev ...`)",
+            EXIT_SETUP,
+        )
+
+
 def _service(settings: Settings) -> FaceService:
     from veronica.service import FaceService
 
+    require_secret_template_key(settings)
     return FaceService.open(settings, load_engine(settings))
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """Keyword arguments of ``uvicorn.run`` / ``uvicorn.Config`` for ``serve``."""
+    return {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        # HTTPS directly when a certificate is configured (settings require both or
+        # neither); browsers give camera access only to secure origins and localhost.
+        "ssl_certfile": str(settings.tls_cert_file) if settings.tls_cert_file else None,
+        "ssl_keyfile": str(settings.tls_key_file) if settings.tls_key_file else None,
+        # Always explicit: uvicorn's own default trusts X-Forwarded-For from
+        # 127.0.0.1, so any local client (or a local proxy that does not reset the
+        # header) could choose the address its lockout and rate limits key on.
+        "proxy_headers": settings.proxy_headers,
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
+        # A WebSocket frame message is an 8-byte timestamp plus one JPEG: refuse
+        # anything larger at the protocol layer, before it is buffered.
+        "ws_max_size": settings.max_frame_bytes + 8,
+        # JPEG does not compress: per-message deflate only cost CPU (24 → 20 ms
+        # of server CPU per frame, benchmarks/WEB_RESULTS.md).
+        "ws_per_message_deflate": False,
+        # The session store is in-process: one worker process (see docs/API.md).
+        "workers": 1,
+    }
+
+
+def serve_problems(settings: Settings) -> list[str]:
+    """Everything missing to serve in production, database included (admin keys)."""
+    problems = []
+    if not settings.is_production:
+        problems.append(
+            f"VERONICA_ENVIRONMENT is {settings.environment.value}: `veronica serve` "
+            "serves production only"
+        )
+    problems.extend(settings.production_problems())
+    problems.extend(_admin_key_problems(settings))
+    return problems
+
+
+def _admin_key_problems(settings: Settings) -> list[str]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from veronica.security.apikeys import AdminKeys
+    from veronica.storage import make_engine, upgrade_database
+    from veronica.storage.db import sqlite_file_path
+
+    missing = "no admin key in the database (create one with `veronica admin create-key`)"
+    url = settings.resolved_database_url
+    path = sqlite_file_path(url)
+    if path is not None and not path.is_file():
+        return [missing]  # never create a database for a refused start
+    try:
+        upgrade_database(url)  # as the server would at start
+        db = make_engine(url)
+        try:
+            records = AdminKeys(db, dev_key=None).list()
+        finally:
+            db.dispose()
+    except (SQLAlchemyError, OSError) as exc:
+        return [f"the database is not reachable ({type(exc).__name__})"]
+    except VeronicaError as exc:
+        return [exc.message]
+    return [] if any(r.revoked_at is None for r in records) else [missing]
+
+
+def dev_warning(settings: Settings) -> str:
+    """The line ``serve --dev`` starts with: what development mode gives away."""
+    key = (
+        "the public development template key"
+        if settings.template_key == DEVELOPMENT_TEMPLATE_KEY
+        else "VERONICA_TEMPLATE_KEY"
+    )
+    return (
+        f"{settings.environment.value} mode (--dev): {key}, VERONICA_ADMIN_KEY accepted, "
+        "cookies without Secure, a signing key generated if missing, API docs on: "
+        "never expose this server to real users"
+    )
 
 
 @app.command()
 def serve(
+    ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    dev: Annotated[bool, typer.Option("--dev", help=DEV_HELP)] = False,
+    proxy_headers: Annotated[
+        bool | None,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Client address from X-Forwarded-For, sent by the proxies of "
+            "--forwarded-allow-ips only (default: VERONICA_PROXY_HEADERS, off).",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated addresses or networks of the reverse proxies "
+            "(default: VERONICA_FORWARDED_ALLOW_IPS, none)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the web service."""
+    """Run the web service (production settings required; --dev for development).
+
+    Without --dev every missing production setting is listed and nothing starts."""
     import uvicorn
 
     from veronica.api.app import create_app
 
-    settings = load_settings()
-    # HTTPS directly when a certificate is configured (settings require both or neither);
-    # camera access in browsers needs a secure origin anywhere but localhost.
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="info",
-        ssl_certfile=str(settings.tls_cert_file) if settings.tls_cert_file else None,
-        ssl_keyfile=str(settings.tls_key_file) if settings.tls_key_file else None,
-        # A WebSocket frame message is an 8-byte timestamp plus one JPEG: refuse
-        # anything larger at the protocol layer, before it is buffered.
-        ws_max_size=settings.max_frame_bytes + 8,
-        # JPEG does not compress: per-message deflate only cost CPU (24 → 20 ms
-        # of server CPU per frame, benchmarks/WEB_RESULTS.md).
-        ws_per_message_deflate=False,
-        # The session store is in-process: one worker process (see docs/API.md).
-        workers=1,
-    )
+    overrides: dict[str, Any] = {}
+    if proxy_headers is not None:
+        overrides["proxy_headers"] = proxy_headers
+    if forwarded_allow_ips is not None:
+        overrides["forwarded_allow_ips"] = forwarded_allow_ips
+    dev = dev or dev_mode(ctx)
+    settings = load_settings(dev, **overrides)
+    if dev:
+        err.print(
+            Text.assemble(("warning: ", "bold yellow"), dev_warning(settings)),
+            soft_wrap=True,
+            highlight=False,
+        )
+    elif problems := serve_problems(settings):
+        fail(
+            "not starting in production: "
+            + "; ".join(problems)
+            + " (for development: `veronica serve --dev`)",
+            EXIT_SETUP,
+        )
+    with reported_errors():
+        web_app = create_app(settings)
+    uvicorn.run(web_app, **uvicorn_options(settings, host or settings.host, port or settings.port))
 
 
 @app.command()
@@ -170,6 +320,7 @@ def _admin_keys(settings: Settings) -> AdminKeys:
     from veronica.security.apikeys import AdminKeys
     from veronica.storage import make_engine, upgrade_database
 
+    require_secret_template_key(settings)
     url = settings.resolved_database_url
     upgrade_database(url)
     return AdminKeys(make_engine(url), dev_key=None)
@@ -177,6 +328,7 @@ def _admin_keys(settings: Settings) -> AdminKeys:
 
 @admin_app.command("create-key")
 def admin_create_key(
+    ctx: typer.Context,
     label: Annotated[
         str | None, typer.Option(help="Name to list and revoke it by (default: random).")
     ] = None,
@@ -184,7 +336,7 @@ def admin_create_key(
     """Create an admin API key; prints it once (only its hash is stored)."""
     import secrets
 
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     chosen = label if label is not None else f"key-{secrets.token_hex(3)}"
     with reported_errors():
         key = _admin_keys(settings).create(chosen)
@@ -197,9 +349,9 @@ def admin_create_key(
 
 
 @admin_app.command("list-keys")
-def admin_list_keys() -> None:
+def admin_list_keys(ctx: typer.Context) -> None:
     """List admin keys: label, created, revoked (the keys themselves are not stored)."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     with reported_errors():
         records = _admin_keys(settings).list()
     table = Table("label", "created", "revoked")
@@ -210,9 +362,11 @@ def admin_list_keys() -> None:
 
 
 @admin_app.command("revoke-key")
-def admin_revoke_key(label: Annotated[str, typer.Argument(help="Label of the key.")]) -> None:
+def admin_revoke_key(
+    ctx: typer.Context, label: Annotated[str, typer.Argument(help="Label of the key.")]
+) -> None:
     """Revoke an admin key at once; requests with it get 401 from then on."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     with reported_errors():
         _admin_keys(settings).revoke(label)
     out.print(Text(f"revoked admin key {label.strip()!r}"), highlight=False)
@@ -401,11 +555,12 @@ def models_check() -> None:
 
 @app.command()
 def enroll(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="User name.")],
     images: Annotated[list[Path], typer.Argument(help="One or more photos of the person.")],
 ) -> None:
     """Enroll a person from photos; rejects bad photos with the reason."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     data = [read_image(p) for p in images]
     with reported_errors():
         result = _service(settings).enroll(name, data, settings.keep_enrollment_images)
@@ -417,11 +572,12 @@ def enroll(
 
 @app.command("verify")
 def verify_cmd(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Enrolled user name.")],
     image: Annotated[Path, typer.Argument(help="Photo to check.")],
 ) -> None:
     """1:1 — is the person in IMAGE the enrolled user NAME? Exit 0 if yes, 1 if no."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     data = read_image(image)
     with reported_errors():
         result = _service(settings).verify(name, data)
@@ -433,29 +589,42 @@ def verify_cmd(
 
 @app.command("identify")
 def identify_cmd(
+    ctx: typer.Context,
     image: Annotated[Path, typer.Argument(help="Photo to identify.")],
     top: Annotated[int, typer.Option(min=1, max=100, help="Candidates to list.")] = 5,
 ) -> None:
     """1:N — who among the enrolled users is in IMAGE? Exit 1 if nobody."""
-    settings = load_settings()
+    from veronica.errors import GalleryTooLargeError
+
+    settings = load_settings(dev_mode(ctx))
     data = read_image(image)
     with reported_errors():
         service = _service(settings)
-        result = service.identify(data, top_k=top)
+        try:
+            result = service.identify(data, top_k=top)
+        except GalleryTooLargeError as exc:
+            # A set-up limit, not bad input: with this many users only 1:1 is safe.
+            fail(
+                f"{exc.users} enrolled users exceed the 1:N limit of {exc.limit} for this "
+                f"model (FPIR {settings.identify_fpir:g}, FNIR {settings.identify_max_fnir:g}); "
+                f"use `veronica verify NAME IMAGE` [{exc.code}]",
+                EXIT_SETUP,
+            )
     table = Table("user", "similarity")
     for candidate in result.candidates:
         table.add_row(escape(candidate.name), f"{candidate.similarity:.3f}")
     out.print(table)
     if result.best is None:
-        out.print(f"[red]not recognised[/] (threshold {service.threshold:.3f})")
+        threshold = result.threshold if result.threshold is not None else service.threshold
+        out.print(f"[red]not recognised[/] (threshold {threshold:.3f})")
         raise typer.Exit(EXIT_NO)
     out.print(f"[green]identified[/] {escape(result.best.name)}")
 
 
 @users_app.command("list")
-def users_list() -> None:
+def users_list(ctx: typer.Context) -> None:
     """List enrolled users and their template counts."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     with reported_errors():
         users = _store(settings).list_users()
     table = Table("user", "templates", "created")
@@ -465,9 +634,11 @@ def users_list() -> None:
 
 
 @users_app.command("delete")
-def users_delete(name: Annotated[str, typer.Argument(help="User to erase.")]) -> None:
+def users_delete(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User to erase.")]
+) -> None:
     """Delete a user and erase all their templates."""
-    settings = load_settings()
+    settings = load_settings(dev_mode(ctx))
     with reported_errors():
         removed = _store(settings).delete_user(name)
     out.print(f"deleted {escape(name)} ({removed} template(s) erased)")
@@ -476,6 +647,7 @@ def users_delete(name: Annotated[str, typer.Argument(help="User to erase.")]) ->
 def _store(settings: Settings) -> TemplateStore:
     from veronica.storage import TemplateCipher, TemplateStore, make_engine, upgrade_database
 
+    require_secret_template_key(settings)
     url = settings.resolved_database_url
     upgrade_database(url)
     store = TemplateStore(make_engine(url), TemplateCipher.from_setting(settings.template_key))
@@ -546,6 +718,12 @@ def eval_pad(
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes for the suite (one engine each).")
     ] = 1,
+    light: Annotated[
+        bool,
+        typer.Option(
+            help="Suite: the light challenge runs (--no-light: the opt-out's compensating script)."
+        ),
+    ] = True,
     plot: Annotated[
         Path | None, typer.Option(help="Suite: write a DET plot (PNG) of the session scores.")
     ] = None,
@@ -594,14 +772,14 @@ def eval_pad(
             start = time.perf_counter()
             outcomes = run_suite(
                 config,
-                LivenessPolicy(),
+                LivenessPolicy().for_light(light),
                 sessions,
                 seed,
                 fps=fps,
                 workers=workers,
                 progress=tick,
             )
-            report = suite_report(outcomes, seed, fps, time.perf_counter() - start)
+            report = suite_report(outcomes, seed, fps, time.perf_counter() - start, light)
             if plot is not None:
                 plot.parent.mkdir(parents=True, exist_ok=True)
                 plot_suite_det(outcomes, plot)
@@ -636,6 +814,294 @@ def eval_people(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+
+
+def _embedder_settings(settings: Settings, embedder: str | None) -> Settings:
+    if embedder is None:
+        return settings
+    if embedder not in ("mobilefacenet", "fr_feature", "fusion"):
+        fail(f"unknown embedder {embedder!r}; choose mobilefacenet, fr_feature or fusion")
+    return settings.model_copy(update={"embedder": embedder})
+
+
+def _write_json(path: Path, payload: object) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(payload, indent=1) + "\n")
+    except OSError as exc:
+        fail(f"{path}: cannot write ({exc.strerror})", EXIT_SETUP)
+
+
+@eval_app.command("adversary")
+def eval_adversary(
+    server: Annotated[str, typer.Option(help="The running server (http://127.0.0.1:8000).")],
+    admin_key: Annotated[str, typer.Option(help="An admin API key of that server.")],
+    tries: Annotated[int, typer.Option(min=1, max=10_000, help="Tries per attack.")] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the simulated attackers.")] = 0,
+    attack: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this attack (repeatable; genuine_control is the control)."),
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=16, help="Tries in flight (the server shares the CPU).")
+    ] = 2,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown table here.")] = None,
+) -> None:
+    """Attack a running server through its HTTP and WebSocket API with simulated
+    hostile clients (and the genuine control); exit 1 if any attack was accepted.
+    Enrolls its own simulated users through the admin API and deletes them after."""
+    from rich.progress import Progress
+
+    try:
+        from veronica.simulation.adversary import AdversaryConfig, check_attacks, run_adversary
+    except ImportError as exc:  # httpx is a development dependency
+        fail(f"the adversary needs the package {exc.name!r} (pip install httpx)", EXIT_SETUP)
+    with reported_errors():
+        names = check_attacks(attack or [])
+        config = AdversaryConfig(
+            server=server,
+            admin_key=admin_key,
+            tries=tries,
+            seed=seed,
+            attacks=names,
+            concurrency=concurrency,
+        )
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("attacking", total=tries * len(names))
+            report = run_adversary(config, lambda _record: progress.advance(task))
+    table = Table("attack", "tries", "accepted", "how it was stopped", title="simulated attackers")
+    for row in report.rows():
+        table.add_row(*(escape(cell) for cell in row))
+    out.print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(report.to_markdown())
+    if report.attacks_accepted:
+        err.print(f"accepted: {', '.join(report.accepted_attacks)}", soft_wrap=True)
+        raise typer.Exit(EXIT_NO)
+
+
+@eval_app.command("fmr")
+def eval_fmr(
+    root: Annotated[Path, typer.Option(help="Folder with images/<Name>/*.jpg (LFW layout).")],
+    out_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where to write the table (default: the package's "
+            "recognition/calibration/<model>.json).",
+        ),
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option(help="mobilefacenet, fr_feature or fusion (default: settings).")
+    ] = None,
+) -> None:
+    """Calibration table: FMR over every different-person pair and FNMR over every
+    same-person pair for a grid of thresholds (Clopper–Pearson 95 %), plus the
+    held-out check (threshold chosen on half A of the identities, rates on half B)."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.fmr import run_fmr
+    from veronica.recognition.operating_point import table_filename
+
+    settings = _embedder_settings(load_settings(), embedder)
+    if not root.is_dir():
+        fail(f"{root}: no such folder")
+    command = f"veronica eval fmr --root {root} --embedder {settings.embedder}"
+    if out_path is not None:
+        command += f" --out {out_path}"
+    with reported_errors():
+        engine = load_engine(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("embedding", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = run_fmr(engine, root, settings.embedder, command, tick)
+    data = report.to_json_dict()
+    if out_path is None:
+        import veronica.recognition
+
+        package = Path(veronica.recognition.__file__).parent
+        out_path = package / "calibration" / table_filename(engine.model_id)
+    _write_json(out_path, data)
+    table = Table("target FMR", "threshold", "FMR [95 % CI]", "FNMR [95 % CI]")
+    for point in data["operating_points"]:
+        if point["threshold"] is None:
+            table.add_row(f"{point['target_fmr']:.0e}", "-", escape(point["reason"]), "")
+            continue
+        table.add_row(
+            f"{point['target_fmr']:.0e}",
+            f"{point['threshold']:.3f}",
+            _rate_ci(point["fmr"], point["fmr_ci95"]),
+            _rate_ci(point["fnmr"], point["fnmr_ci95"]),
+        )
+    out.print(
+        f"{data['model_id']}: {data['pairs']['different']:,} different-person and "
+        f"{data['pairs']['same']:,} same-person pairs; "
+        f"{len(data['dataset']['excluded_no_face'])} image(s) without a face excluded"
+    )
+    out.print(table)
+    held = Table("target FMR", "threshold (from A)", "FMR on B [95 % CI]", "FNMR on B [95 % CI]")
+    for result in data["held_out"]["results"]:
+        if result["threshold_from_A"] is None:
+            held.add_row(f"{result['target_fmr']:.0e}", "-", escape(result["reason"]), "")
+            continue
+        held.add_row(
+            f"{result['target_fmr']:.0e}",
+            f"{result['threshold_from_A']:.3f}",
+            _rate_ci(result["B_fmr"], result["B_fmr_ci95"]),
+            _rate_ci(result["B_fnmr"], result["B_fnmr_ci95"]),
+        )
+    out.print("held-out check: calibrated on half A, reported on half B")
+    out.print(held)
+    out.print(f"wrote {escape(str(out_path))}")
+
+
+@eval_app.command("identification")
+def eval_identification(
+    root: Annotated[Path, typer.Option(help="Folder with images/<Name>/*.jpg (LFW layout).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the JSON report here.")],
+    repetitions: Annotated[
+        int, typer.Option(min=1, max=1000, help="Random galleries per size.")
+    ] = 20,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the gallery draws.")] = 0,
+    embedder: Annotated[
+        str | None, typer.Option(help="mobilefacenet, fr_feature or fusion (default: settings).")
+    ] = None,
+) -> None:
+    """Simulated 1:N galleries (one enrolled photo per identity): FPIR and FNIR at
+    the gallery-size threshold and at 0.40, for several margins. Thresholds are
+    calibrated on one half of the identities, galleries drawn from the other."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.identification import run_identification
+
+    settings = _embedder_settings(load_settings(), embedder)
+    if not root.is_dir():
+        fail(f"{root}: no such folder")
+    command = (
+        f"veronica eval identification --root {root} --out {out_path} "
+        f"--repetitions {repetitions} --seed {seed} --embedder {settings.embedder}"
+    )
+    with reported_errors():
+        engine = load_engine(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("embedding", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = run_identification(
+                engine,
+                root,
+                command,
+                fpir=settings.identify_fpir,
+                match_fmr=settings.match_fmr,
+                repetitions=repetitions,
+                seed=seed,
+                progress=tick,
+            )
+    _write_json(out_path, report)
+    table = Table("direction", "N", "threshold", "margin", "FNIR", "FPIR")
+    for direction, block in report["directions"].items():
+        for row in block["results"]:
+            if row.get("threshold_kind") != "gallery":
+                continue
+            table.add_row(
+                direction.replace("calibrated_on_", "").replace("_simulated_on_", "→"),
+                str(row["gallery_size"]),
+                f"{row['threshold']:.3f}",
+                f"{row['margin']:.2f}",
+                f"{row['fnir']['rate']:.2%}",
+                f"{row['fpir']['rate']:.2%} ({row['fpir']['errors']}/{row['fpir']['trials']})",
+            )
+    out.print(table)
+    out.print(f"wrote {escape(str(out_path))}")
+
+
+@eval_app.command("pose-identity")
+def eval_pose_identity(
+    root: Annotated[Path, typer.Option(help="Folder with images/<Name>/*.jpg (LFW layout).")],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the JSON report here.")],
+    people: Annotated[
+        Path | None, typer.Option(help="Also the people set: CSV with header path,identity.")
+    ] = None,
+    people_root: Annotated[
+        Path | None, typer.Option(help="Folder the --people CSV paths are relative to.")
+    ] = None,
+    video: Annotated[
+        Path | None, typer.Option(help="A talking-head video: blink and turned frames.")
+    ] = None,
+) -> None:
+    """Similarity of same- and different-person pairs by the probe's head yaw and
+    pitch (frontal references), and of a video's blink and turned frames to its
+    open-eye frames: the evidence for per-frame identity limits in sessions."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.pose_identity import run_pose_identity
+
+    settings = load_settings()
+    if not root.is_dir():
+        fail(f"{root}: no such folder")
+    if (people is None) != (people_root is None):
+        fail("--people and --people-root go together")
+    if people_root is not None and not people_root.is_dir():
+        fail(f"{people_root}: no such folder")
+    if video is not None and not video.is_file():
+        fail(f"{video}: no such file")
+    command = f"veronica eval pose-identity --root {root}"
+    if people is not None:
+        command += f" --people {people} --people-root {people_root}"
+    if video is not None:
+        command += f" --video {video}"
+    command += f" --out {out_path}"
+    pair = (people, people_root) if people is not None and people_root is not None else None
+    with reported_errors():
+        engine = load_engine(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("embedding", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = run_pose_identity(engine, root, command, pair, video, tick)
+    _write_json(out_path, report)
+    table = Table("set", "|yaw| bin (°)", "probes", "same p1 / p5 / median", "different p99.9")
+    for name in (root.name, "people"):
+        block = report.get(name)
+        if block is None:
+            continue
+        for row in block["by_abs_yaw"]:
+            if not row["probes"] or not row["same_person"]["n"]:
+                continue
+            same = row["same_person"]
+            table.add_row(
+                name,
+                f"{row['bin_deg'][0]:g}–{row['bin_deg'][1]:g}",
+                str(row["probes"]),
+                f"{same['p1']:.3f} / {same['p5']:.3f} / {same['median']:.3f}",
+                f"{row['different_person'].get('p99.9', float('nan')):.3f}",
+            )
+    out.print(table)
+    if "video" in report:
+        for name, category in report["video"]["categories"].items():
+            first = category["to_first_open_frame"]
+            if first["n"]:
+                out.print(
+                    f"video {name}: {category['frames']} frames, similarity to the first "
+                    f"open-eye frame p1 {first['p1']:.3f}, median {first['median']:.3f}"
+                )
+    out.print(f"wrote {escape(str(out_path))}")
+
+
+def _rate_ci(rate: float, ci: list[float]) -> str:
+    return f"{rate:.2e} [{ci[0]:.2e}, {ci[1]:.2e}]"
 
 
 def _parse_threshold(value: str | None, default: float) -> float | None:

@@ -65,6 +65,22 @@ class ReenrollmentRequiredError(ConflictError):
     code = "reenrollment_required"
 
 
+class GalleryTooLargeError(ConflictError):
+    """1:N identification is refused: more users are enrolled than this model can
+    search at the configured FPIR without missing too many genuine users
+    (docs/MODELS.md, "1:N"). The message is safe to show a user; ``users`` and
+    ``limit`` are for the operator's logs."""
+
+    code = "gallery_too_large"
+
+    def __init__(self, users: int, limit: int) -> None:
+        super().__init__(
+            "sign-in without a user name is not available here; sign in with your user name"
+        )
+        self.users = users
+        self.limit = limit
+
+
 class TemplateKeyError(VeronicaError):
     """Missing or wrong template key: we refuse rather than return garbage matches."""
 

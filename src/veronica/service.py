@@ -1,5 +1,12 @@
 """``FaceService``: enroll, verify and identify over the engine and the template
-store. The CLI and the API both call this, so they behave the same."""
+store. The CLI and the API both call this, so they behave the same.
+
+Thresholds come from the embedder's measured calibration table
+(``recognition/calibration/<model>.json``): 1:1 uses the threshold for
+``Settings.match_fmr`` unless ``match_threshold`` overrides it; 1:N uses a
+threshold that grows with the number of enrolled users (FPIR ≤ ``identify_fpir``)
+and refuses galleries too large for ``identify_max_fnir`` (docs/MODELS.md).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,15 @@ from veronica.pipeline.quality import STRICT_ENROLLMENT, QualityPolicy
 from veronica.pipeline.runner import AnalysisOptions
 from veronica.pipeline.types import RejectReason
 from veronica.recognition import IdentifyResult, VerifyResult, identify, verify
-from veronica.recognition.matcher import Candidate
+from veronica.recognition.matcher import Candidate, Gallery
+from veronica.recognition.operating_point import (
+    CalibrationMissingError,
+    CalibrationTable,
+    IdentificationPolicy,
+    OperatingPoint,
+    load_table,
+    threshold_for_fmr,
+)
 from veronica.settings import Settings
 from veronica.storage import (
     NewTemplate,
@@ -44,24 +59,79 @@ class EnrollResult:
 
 
 class FaceService:
-    def __init__(self, engine: FaceEngine, store: TemplateStore, threshold: float) -> None:
+    def __init__(
+        self,
+        engine: FaceEngine,
+        store: TemplateStore,
+        operating_point: OperatingPoint,
+        identification: IdentificationPolicy | None,
+    ) -> None:
+        """``identification`` None: 1:N is unavailable (no calibration table)."""
         self.engine = engine
         self.store = store
-        self.threshold = threshold
+        self.operating_point = operating_point
+        self.threshold = operating_point.threshold
+        """The 1:1 threshold (cosine similarity); also what enrollment checks use."""
+        self.identification = identification
 
     @classmethod
     def open(cls, settings: Settings, engine: FaceEngine) -> FaceService:
-        """Migrate the database, check the template key, and wrap it with the engine."""
+        """Migrate the database, check the template key, and wrap it with the engine.
+
+        Raises ``ConfigurationError`` (set-up problem) when the model has no
+        calibration table and no ``match_threshold`` is set, or when ``match_fmr``
+        is below what its table can show."""
+        table: CalibrationTable | None
+        try:
+            table = load_table(engine.model_id)
+        except CalibrationMissingError:
+            if settings.match_threshold is None:
+                raise
+            table = None
+        point = operating_point(settings, table)
+        identification = (
+            IdentificationPolicy(
+                table,
+                fpir=settings.identify_fpir,
+                max_fnir=settings.identify_max_fnir,
+                min_margin=settings.identify_min_margin,
+                floor=point.threshold,
+            )
+            if table is not None
+            else None
+        )
         url = settings.resolved_database_url
         upgrade_database(url)
         store = TemplateStore(make_engine(url), TemplateCipher.from_setting(settings.template_key))
         store.check_key()
-        threshold = (
-            settings.match_threshold
-            if settings.match_threshold is not None
-            else engine.default_threshold
-        )
-        return cls(engine, store, threshold)
+        return cls(engine, store, point, identification)
+
+    # -- 1:N limits --------------------------------------------------------------------
+
+    def _identification(self) -> IdentificationPolicy:
+        if self.identification is None:
+            raise CalibrationMissingError(
+                f"1:N identification needs a calibration table for {self.engine.model_id}; "
+                "none ships with this version (sign in with a user name)"
+            )
+        return self.identification
+
+    def _searchable_gallery(self) -> Gallery:
+        policy = self._identification()
+        gallery = self.store.gallery(self.engine.model_id)
+        policy.check(len(gallery.users))
+        return gallery
+
+    def check_identification(self) -> None:
+        """Raise ``GalleryTooLargeError`` (409 ``gallery_too_large``) if 1:N sign-in
+        cannot serve the enrolled users at the configured FPIR and miss rate; call it
+        before starting a session that has no user name. Counts users in SQL and
+        decrypts nothing: a client may call it as often as it may start sessions."""
+        self._identification().check(self.store.count_users(self.engine.model_id))
+
+    def identification_threshold(self, users: int) -> float:
+        """The 1:N threshold for a gallery of ``users`` users (see IdentificationPolicy)."""
+        return self._identification().threshold(users)
 
     def enroll(self, name: str, images: list[bytes], keep_images: bool = False) -> EnrollResult:
         """Enroll all images or none: each must pass the strict quality gate and
@@ -152,20 +222,39 @@ class FaceService:
 
     def identify_embeddings(self, probes: Sequence[Vector], top_k: int = 5) -> IdentifyResult:
         """1:N over several samples: each user's score is the lower median of their
-        per-sample scores (see ``verify_embeddings``)."""
+        per-sample scores (see ``verify_embeddings``). The best user is accepted at
+        the gallery-size threshold and only if they beat the second-best user by
+        ``identify_min_margin``.
+
+        Raises:
+            GalleryTooLargeError: more users than 1:N can serve (409).
+        """
         if not probes:
             raise BadInputError("no face samples to identify")
         if top_k < 1:
             raise BadInputError("top_k must be at least 1")
-        gallery = self.store.gallery(self.engine.model_id)
+        gallery = self._searchable_gallery()
         if not gallery.users:
             return IdentifyResult(best=None, candidates=())
+        policy = self._identification()
+        threshold = policy.threshold(len(gallery.users))
         per_sample = np.stack([gallery.user_similarities(probe) for probe in probes])
         per_user = [_lower_median(per_sample[:, j]) for j in range(per_sample.shape[1])]
-        order = sorted(range(len(per_user)), key=lambda j: (-per_user[j], j))[:top_k]
-        candidates = tuple(Candidate(gallery.users[j], per_user[j]) for j in order)
-        best = candidates[0] if candidates[0].similarity >= self.threshold else None
-        return IdentifyResult(best=best, candidates=candidates)
+        order = sorted(range(len(per_user)), key=lambda j: (-per_user[j], j))
+        candidates = tuple(Candidate(gallery.users[j], per_user[j]) for j in order[:top_k])
+        top = per_user[order[0]]
+        runner_up = per_user[order[1]] if len(order) > 1 else None
+        clear = runner_up is None or top - runner_up >= policy.min_margin
+        best = candidates[0] if top >= threshold and clear else None
+        return IdentifyResult(best=best, candidates=candidates, threshold=threshold)
+
+    def frame_similarities(self, name: str, probes: Sequence[Vector]) -> list[float]:
+        """Each probe's best cosine similarity to ``name``'s templates (a session
+        checks every embedded frame against the user it recognised)."""
+        if not probes:
+            return []
+        templates = self.store.user_templates(name, self.engine.model_id)
+        return [verify(probe, templates, self.threshold).similarity for probe in probes]
 
     # -- one photo ---------------------------------------------------------------------
 
@@ -175,9 +264,40 @@ class FaceService:
         return verify(probe, templates, self.threshold)
 
     def identify(self, image: bytes, top_k: int = 5) -> IdentifyResult:
-        gallery = self.store.gallery(self.engine.model_id)
+        """1:N for one photo, with the same threshold and margin rules as
+        ``identify_embeddings``; raises ``GalleryTooLargeError`` likewise."""
+        gallery = self._searchable_gallery()
         probe = self.engine.embed(image, PROBE_OPTIONS)
-        return identify(probe, gallery, self.threshold, top_k=top_k)
+        if not gallery.users:
+            return IdentifyResult(best=None, candidates=())
+        policy = self._identification()
+        return identify(
+            probe,
+            gallery,
+            policy.threshold(len(gallery.users)),
+            top_k=top_k,
+            min_margin=policy.min_margin,
+        )
+
+
+def operating_point(settings: Settings, table: CalibrationTable | None) -> OperatingPoint:
+    """The 1:1 operating point: ``match_threshold`` if set (bypassing the table),
+    else the table's threshold for ``match_fmr``."""
+    if settings.match_threshold is not None:
+        return OperatingPoint(
+            threshold=settings.match_threshold,
+            fmr_target=None,
+            table_id=table.table_id if table is not None else None,
+            source="override",
+        )
+    if table is None:
+        raise CalibrationMissingError("no calibration table and no VERONICA_MATCH_THRESHOLD")
+    return OperatingPoint(
+        threshold=threshold_for_fmr(table, settings.match_fmr),
+        fmr_target=settings.match_fmr,
+        table_id=table.table_id,
+        source="table",
+    )
 
 
 def _lower_median(scores: NDArray[np.float32]) -> float:
@@ -186,4 +306,4 @@ def _lower_median(scores: NDArray[np.float32]) -> float:
     return float(ranked[len(ranked) // 2])
 
 
-__all__ = ["EnrollResult", "FaceService", "RejectReason"]
+__all__ = ["EnrollResult", "FaceService", "RejectReason", "operating_point"]

@@ -1,21 +1,28 @@
 """One settings object for the whole service, read from ``VERONICA_*`` env vars.
 
-Outside ``development``/``test`` it refuses to start with a missing or default
-secret: a face-login server with a well-known key protects nothing.
+The default environment is ``production``. Construction checks only consistency
+rules, so commands that need no secrets (``models``, ``eval``, ``keygen`` …) run
+with no settings at all; what a server needs in production (no well-known key, a
+signing key, ``https://``) is listed by ``Settings.production_problems``, which
+``veronica serve`` and ``create_app`` refuse to start without: a face-login
+server with a well-known key protects nothing. ``veronica serve --dev`` is the
+explicit development mode.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A fixed, publicly known key so that `make run` works with zero set-up. It is
-# refused in production (see `_refuse_default_secrets`).
+# refused in production (see `Settings.production_problems`).
 DEVELOPMENT_TEMPLATE_KEY = "dmVyb25pY2EtZGV2ZWxvcG1lbnQta2V5LTMyYnl0ZXM="
 
 
@@ -26,12 +33,14 @@ class Environment(StrEnum):
 
 
 EmbedderName = Literal["mobilefacenet", "fr_feature", "fusion"]
+LightPolicy = Literal["required", "optional", "off"]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="VERONICA_", env_file=".env", extra="ignore")
 
-    environment: Environment = Environment.DEVELOPMENT
+    environment: Environment = Environment.PRODUCTION
+    """Safe by default; ``veronica serve --dev`` (or ``veronica --dev …``) selects development."""
     data_dir: Path = Path("var")
     """Holds the SQLite database and the fetched model files by default."""
     database_url: str | None = None
@@ -43,9 +52,33 @@ class Settings(BaseSettings):
 
     embedder: EmbedderName = "mobilefacenet"
     """Chosen on LFW by accuracy and speed; see docs/MODELS.md."""
+    match_fmr: float = Field(default=1e-4, ge=1e-7, le=1e-1)
+    """False match rate of 1:1 verification: the threshold is the calibration table's
+    for this FMR (``recognition/calibration/<model>.json``, smallest grid threshold
+    whose upper 95 % bound meets it). 1e-4 is NIST SP 800-63B's 1:10,000 (docs/MODELS.md)."""
     match_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
-    """Cosine similarity at or above which two faces are the same person.
-    ``None`` uses the embedder's calibrated default (docs/MODELS.md)."""
+    """Explicit 1:1 cosine-similarity threshold; it **bypasses the table** (and
+    ``match_fmr``), so whatever FMR it gives is the operator's to measure. ``None``
+    (default): the table's threshold for ``match_fmr``. 1:N always uses the table."""
+    identify_fpir: float = Field(default=1e-3, ge=1e-6, le=1e-1)
+    """False positive identification rate allowed for 1:N sign-in (no user name):
+    the chance that a face that is not enrolled is identified as someone. 1e-3 is
+    SP 800-63B's 1:1,000 applied to the whole search; each comparison then meets
+    FMR 1e-3 / N. A stricter 1e-4 would leave 1:N for 3 users with MobileFaceNet
+    (docs/MODELS.md, "1:N identification")."""
+    identify_max_fnir: float = Field(default=0.05, gt=0.0, lt=1.0)
+    """Largest tolerable 1:N miss rate (a genuine user not recognised). The gallery
+    may grow while the table's FNMR at the gallery's threshold stays within it;
+    beyond, 1:N is refused (``gallery_too_large``). 5 % is the 1:1 FNMR at FMR 1e-4
+    (3.0 %, upper bound 3.7 %) plus room for 1:N's stricter threshold: 39 users with
+    MobileFaceNet; 10 % would allow 173 (docs/MODELS.md)."""
+    identify_min_margin: float = Field(default=0.05, ge=0.0, le=0.5)
+    """1:N: the best user's similarity must beat the second-best user's by this much
+    (cosine units). Measured (docs/results/identification_margin.json, galleries of
+    10–300, both held-out directions): at the gallery threshold a margin up to 0.05
+    cost no genuine identification anywhere, turned 2 of 4 wrong-user answers into
+    refusals and 1 false positive of ~50,000; from 0.08 it costs FNIR. The threshold
+    does the real work; 0.05 is the largest margin that was free."""
     keep_enrollment_images: bool = False
     """Off by default: a template is all we need; the photo is more sensitive."""
 
@@ -79,6 +112,18 @@ class Settings(BaseSettings):
     max_frame_rate: float = Field(default=20.0, gt=0.0, le=120.0)
     """Frames per second accepted per session; the page sends 10–15."""
     sessions_per_minute_per_ip: int = Field(default=20, ge=1)
+    max_sessions_per_address: int = Field(default=3, ge=1, le=1000)
+    """Sessions one address (an IPv6 /64) may have open at once; more get 429
+    ``too_many_sessions``. A household or office behind one NAT address rarely
+    signs in three people in the same ten seconds; one client cannot hold
+    every admission slot."""
+    first_frame_timeout_s: float = Field(default=8.0, ge=1.0, le=60.0)
+    """A session with no frame this long after its creation is ended
+    (``inactive``) and frees its admission slot. The page creates a session only
+    once the camera runs and sends its first frame right after connecting."""
+    idle_timeout_s: float = Field(default=5.0, ge=1.0, le=60.0)
+    """A session whose last frame is this old is ended (``inactive``): the page
+    sends ~10 frames per second, so 5 s is a connection that is gone."""
     lockout_failures: int = Field(default=5, ge=1)
     """Failed attempts (per user and per IP) before a lockout."""
     lockout_base_s: float = Field(default=30.0, gt=0.0)
@@ -99,11 +144,35 @@ class Settings(BaseSettings):
     challenge_seed: int | None = None
     """Test environment only: a fixed challenge seed so a recorded video can follow
     the script. Refused in any other environment (it would make challenges predictable)."""
-    light_challenge: bool = True
-    """The page may still opt a user out (photosensitivity); this turns it off for all."""
+    light_challenge: LightPolicy = "required"
+    """``required``: every session runs the colour challenge and a request to opt
+    out is refused (400 ``light_challenge_required``). ``optional``: a user may
+    opt out (photosensitivity) and gets the compensating script instead (more
+    actions, a blink always; measured on its own in docs/LIVENESS.md). ``off``:
+    nobody gets colours, everyone the compensating script."""
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     """``veronica serve`` serves HTTPS directly when both are set."""
+
+    # --- HTTP layer limits and exposure (docs/SECURITY.md) ---
+    max_json_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
+    """Largest request body outside the frame and photo uploads (which keep their own
+    limits), in bytes. The largest valid body is a token check with a token at its
+    8192-character limit: 8205 bytes (docs/SECURITY.md, "Request bodies")."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve ``/metrics`` on this separate port only (for the scraper's network); then
+    the main listener answers 404 there. Default: on the main listener, admin key required."""
+    metrics_host: str = "127.0.0.1"
+    """Bind address of the metrics listener."""
+    api_docs: bool | None = None
+    """Serve ``/docs``, ``/redoc``, ``/openapi.json``. Default: in development and test
+    only (the schema maps every endpoint for an attacker; operators rarely need it live)."""
+    proxy_headers: bool = False
+    """Take the client address from ``X-Forwarded-For`` (and the scheme from
+    ``X-Forwarded-Proto``), only when the peer is in ``forwarded_allow_ips``."""
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Addresses or networks of the reverse proxies (``10.0.0.5,10.1.0.0/16`` or a JSON
+    list). Empty by default: uvicorn's own default would trust 127.0.0.1."""
 
     @property
     def resolved_max_active_sessions(self) -> int:
@@ -114,6 +183,68 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment is Environment.PRODUCTION
+
+    @property
+    def resolved_api_docs(self) -> bool:
+        return self.api_docs if self.api_docs is not None else not self.is_production
+
+    def production_problems(self) -> list[str]:
+        """What this configuration lacks to serve in production, one sentence each
+        (empty: ready). Checked by ``veronica serve`` and ``create_app``; commands that
+        need no secrets never call it. Does not look at the database (admin keys)."""
+        problems = []
+        if not self.template_key.strip() or self.template_key == DEVELOPMENT_TEMPLATE_KEY:
+            problems.append(
+                "VERONICA_TEMPLATE_KEY must be set to a secret 32-byte key "
+                "(generate one with `veronica keygen`)"
+            )
+        if self.signing_key_path is None:
+            problems.append(
+                "VERONICA_SIGNING_KEY_PATH must name the result-token signing key "
+                "(generate one with `veronica keygen --signing --out PATH`)"
+            )
+        elif not self.signing_key_path.is_file():
+            problems.append(
+                f"VERONICA_SIGNING_KEY_PATH: {self.signing_key_path} does not exist "
+                "(generate it with `veronica keygen --signing --out PATH`)"
+            )
+        if self.admin_key is not None:
+            problems.append(
+                "VERONICA_ADMIN_KEY is for development only; create production keys "
+                "with `veronica admin create-key`"
+            )
+        if not self.public_url.startswith("https://"):
+            problems.append("VERONICA_PUBLIC_URL must be https://")
+        return problems
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        # An environment variable may be a JSON list or comma-separated addresses.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in (p.strip() for p in text.split(",")) if part]
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _check_addresses(cls, value: list[str]) -> list[str]:
+        checked = []
+        for entry in value:
+            text = entry.strip()
+            if text == "*":
+                raise ValueError(
+                    "'*' would trust X-Forwarded-For from anyone (any client could pick "
+                    "its own address); list the proxies' addresses"
+                )
+            try:
+                parsed = ipaddress.ip_network(text) if "/" in text else ipaddress.ip_address(text)
+            except ValueError as exc:
+                raise ValueError(f"{text!r} is not an IP address or network: {exc}") from exc
+            checked.append(str(parsed))
+        return checked
 
     @property
     def resolved_signing_key_path(self) -> Path:
@@ -134,32 +265,22 @@ class Settings(BaseSettings):
         return self.models_dir if self.models_dir is not None else self.data_dir / "models"
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
-        if self.environment is Environment.PRODUCTION and (
-            not self.template_key.strip() or self.template_key == DEVELOPMENT_TEMPLATE_KEY
-        ):
-            raise ValueError(
-                "VERONICA_TEMPLATE_KEY must be set to a secret 32-byte key in production "
-                "(generate one with `veronica keygen`)"
-            )
+    def _check_consistency(self) -> Settings:
+        # Only rules that hold in every environment; production readiness is
+        # `production_problems` (so commands needing no secrets work unconfigured).
         if self.challenge_seed is not None and self.environment is not Environment.TEST:
             raise ValueError(
                 "VERONICA_CHALLENGE_SEED is only allowed when VERONICA_ENVIRONMENT=test: "
                 "a fixed seed makes every challenge predictable"
             )
-        if self.environment is Environment.PRODUCTION:
-            if self.admin_key is not None:
-                raise ValueError(
-                    "VERONICA_ADMIN_KEY is for development only; create production keys "
-                    "with `veronica admin create-key`"
-                )
-            if self.signing_key_path is None:
-                raise ValueError(
-                    "VERONICA_SIGNING_KEY_PATH must name the result-token signing key in "
-                    "production (generate one with `veronica keygen --signing`)"
-                )
-            if not self.public_url.startswith("https://"):
-                raise ValueError("VERONICA_PUBLIC_URL must be https:// in production")
+        if self.proxy_headers and not self.forwarded_allow_ips:
+            raise ValueError(
+                "VERONICA_PROXY_HEADERS (--proxy-headers) needs VERONICA_FORWARDED_ALLOW_IPS "
+                "(--forwarded-allow-ips, the reverse proxies' addresses): trusting "
+                "X-Forwarded-For from anyone lets a client pick its own address"
+            )
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("VERONICA_METRICS_PORT must differ from VERONICA_PORT")
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError(
                 "set both VERONICA_TLS_CERT_FILE and VERONICA_TLS_KEY_FILE, or neither"

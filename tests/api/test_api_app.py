@@ -31,7 +31,8 @@ def models() -> Path:
 
 
 def make_settings(data_dir: Path, models: Path, **overrides: Any) -> Settings:
-    return Settings(data_dir=data_dir, models_dir=models, **overrides)
+    values: dict[str, Any] = {"environment": "test", **overrides}
+    return Settings(data_dir=data_dir, models_dir=models, **values)
 
 
 @pytest.fixture

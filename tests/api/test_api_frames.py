@@ -21,6 +21,7 @@ from api_support import (
     running,
     server_session,
     start,
+    timed_frame,
 )
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -43,7 +44,7 @@ def test_a_frame_answers_a_state(api: TestClient) -> None:
 def test_placed_face_then_challenge(api: TestClient, positioning_frames: list[bytes]) -> None:
     created = start(api)
     states = [
-        post_frame(api, created, frame, i * 100.0).json()
+        timed_frame(api, created, frame, i * 0.1).json()
         for i, frame in enumerate(positioning_frames[:16])
     ]
     assert [s["seq"] for s in states] == list(range(1, 17))
@@ -211,9 +212,36 @@ def test_face_placed_then_lost_is_a_timeout(
 ) -> None:
     created = start(api)
     for i, frame in enumerate(positioning_frames[:8]):  # placed, but not long enough
-        assert post_frame(api, created, frame, i * 100.0).json()["phase"] == "positioning"
-    state = post_frame(api, created, blank_jpeg(), 20_100).json()
-    assert state["result"]["reason"] == "timeout"
+        assert timed_frame(api, created, frame, i * 0.1).json()["phase"] == "positioning"
+    # Then no face, a frame every 0.5 s (never idle) until the positioning limit.
+    limit = manager(api).policy.positioning.timeout_s
+    t, state = 1.0, None
+    while t <= limit + 0.6:
+        state = timed_frame(api, created, blank_jpeg(), t).json()
+        if state["result"] is not None:
+            break
+        t += 0.5
+    assert state is not None and state["result"]["reason"] == "timeout"
+    assert t > limit  # on the server's clock
+
+
+def test_a_gap_in_the_frames_ends_the_session_as_inactive(
+    api: TestClient, positioning_frames: list[bytes]
+) -> None:
+    """Frames at t = 0 and t = 20.1 s used to end a session as a positioning
+    timeout (a failure on the claimed user): now the gap itself ends it."""
+    created = start(api, username="victim")
+    assert timed_frame(api, created, positioning_frames[0], 0.0).status_code == 200
+    idle = manager(api).config.idle_timeout_s
+    late = timed_frame(api, created, positioning_frames[1], idle + 0.1)
+    assert_error(late, 409, "session_finished")
+    session = server_session(api, created["session_id"])
+    assert session.result is not None and session.result.reason.value == "inactive"
+    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    assert event.reason == "inactive"
+    lockout = manager(api).lockout
+    assert lockout.state(["user:victim"]).failures == 0  # not the user's failure
+    assert lockout.state([session.address_lock_key]).failures == 1
 
 
 def test_a_session_that_stops_answering_the_challenge_fails_liveness(
@@ -222,11 +250,15 @@ def test_a_session_that_stops_answering_the_challenge_fails_liveness(
     created = start(api, username="someone")
     t = 0.0
     for i, frame in enumerate(positioning_frames):
-        t = i * 100.0
-        if post_frame(api, created, frame, t).json()["phase"] == "challenge":
+        t = i * 0.1
+        if timed_frame(api, created, frame, t).json()["phase"] == "challenge":
             break
-    # The next frame comes after the whole script: nothing was done in time.
-    state = post_frame(api, created, positioning_frames[-1], t + 20_000).json()
+    # Then the same face, doing nothing, at 10 frames/s until the script is over.
+    state: dict[str, object] = {"result": None}
+    while state["result"] is None:
+        t += 0.1
+        state = timed_frame(api, created, positioning_frames[-1], t).json()
+        assert t < 30
     assert state["result"] == {
         "status": "refused", "reason": "liveness_failed", "username": None, "token": None,
     }  # fmt: skip
@@ -234,6 +266,26 @@ def test_a_session_that_stops_answering_the_challenge_fails_liveness(
     assert event.reason == "liveness_failed" and event.username == "someone"
     failed = {c.name for c in event.checks if not c.passed}
     assert any(name.startswith("challenge_") for name in failed)
+
+
+def test_a_claimed_clock_that_runs_slow_is_refused_as_clock_drift(
+    api: TestClient, positioning_frames: list[bytes]
+) -> None:
+    """An offline responder: a real second per frame while claiming 100 ms."""
+    created = start(api, username="someone")
+    state: dict[str, object] = {"result": None}
+    i = 0
+    while state["result"] is None:
+        manager(api).clock.now += 1.0  # type: ignore[attr-defined]
+        state = post_frame(api, created, positioning_frames[i], i * 100.0).json()
+        i += 1
+        assert i < 10
+    assert state["result"]["reason"] == "clock_drift"  # type: ignore[index]
+    assert i == 2  # the second frame is already 0.9 s out
+    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    (clock,) = [c for c in event.checks if c.name == "clock_drift"]
+    assert not clock.passed and "claimed 0.100 s" in clock.detail
+    assert "arrived over 1.000 s" in clock.detail
 
 
 def test_frame_rate_limit(tmp_path: Path, face_engine: FaceEngine, clock: FakeClock) -> None:

@@ -6,7 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import OWN, RELYING, blank_jpeg, fail_by_timeout, manager, post_frame, start
+from api_support import (
+    ADMIN,
+    OWN,
+    RELYING,
+    blank_jpeg,
+    fail_by_timeout,
+    manager,
+    post_frame,
+    start,
+)
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -30,22 +39,24 @@ def metric(text: str, line_start: str) -> float:
 
 
 def test_metrics(api: TestClient) -> None:
+    failed = fail_by_timeout(api, start(api))
+    frames_posted = failed["seq"]
     created = start(api)
     post_frame(api, created, blank_jpeg(), 0)
     start(api)
-    fail_by_timeout(api, start(api))
-    response = api.get("/metrics")
+    response = api.get("/metrics", headers=ADMIN)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert metric(text, "veronica_active_sessions ") == 2.0
     assert metric(text, 'veronica_session_decisions_total{reason="no_face",status="refused"}') == 1
-    assert metric(text, 'veronica_pipeline_stage_duration_seconds_count{stage="detect"}') == 3
+    detects = frames_posted + 1
+    assert metric(text, 'veronica_pipeline_stage_duration_seconds_count{stage="detect"}') == detects
     frames = (
         'veronica_http_request_duration_seconds_count{method="POST",'
         'route="/api/v1/auth/sessions/{session_id}/frames",status="200"}'
     )
-    assert metric(text, frames) == 3  # by route template, never by session id
+    assert metric(text, frames) == detects  # by route template, never by session id
     assert created["session_id"] not in text
 
 
@@ -56,14 +67,14 @@ def test_each_app_has_its_own_registry(
 
     start(api)
     with running(make_settings(tmp_path / "other"), face_engine) as other:
-        text = other.get("/metrics").text
+        text = other.get("/metrics", headers=ADMIN).text
         assert 'route="/api/v1/auth/sessions"' not in text
 
 
 def test_unmatched_paths_share_one_label(api: TestClient) -> None:
     for i in range(3):
         api.get(f"/no/such/{i}")
-    text = api.get("/metrics").text
+    text = api.get("/metrics", headers=ADMIN).text
     unmatched = (
         'veronica_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}'
     )
@@ -115,10 +126,10 @@ def test_serve_uses_tls_files_from_settings(
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     env = {"VERONICA_DATA_DIR": str(tmp_path / "d")}
-    result = CliRunner().invoke(cli_app, ["serve"], env=env)
+    result = CliRunner().invoke(cli_app, ["serve", "--dev"], env=env)
     assert result.exit_code == 0, result.output
     assert calls[-1]["ssl_certfile"] is None and calls[-1]["ssl_keyfile"] is None
     env |= {"VERONICA_TLS_CERT_FILE": str(cert), "VERONICA_TLS_KEY_FILE": str(key)}
-    result = CliRunner().invoke(cli_app, ["serve"], env=env)
+    result = CliRunner().invoke(cli_app, ["serve", "--dev"], env=env)
     assert result.exit_code == 0, result.output
     assert calls[-1]["ssl_certfile"] == str(cert) and calls[-1]["ssl_keyfile"] == str(key)

@@ -13,8 +13,11 @@ from api_support import (
     SEED,
     FakeClock,
     assert_error,
+    blank_jpeg,
     fail_by_timeout,
     make_settings,
+    manager,
+    post_frame,
     running,
     server_session,
     start,
@@ -34,10 +37,11 @@ def test_create_answers_the_contract_shape(api: TestClient, clock: FakeClock) ->
     body = response.json()
     sid = body["session_id"]
     assert set(body) == {
-        "session_id", "csrf_token", "expires_at", "purpose", "oval", "state",
-        "stream_url", "frames_url", "limits",
+        "session_id", "csrf_token", "expires_at", "purpose", "light_challenge", "oval",
+        "state", "stream_url", "frames_url", "limits",
     }  # fmt: skip
     assert body["purpose"] == "login"
+    assert body["light_challenge"] is True
     assert body["stream_url"] == f"/api/v1/auth/sessions/{sid}/stream"
     assert body["frames_url"] == f"/api/v1/auth/sessions/{sid}/frames"
     assert body["oval"] == {"cx": 0.5, "cy": 0.45, "rx": 0.22, "ry": 0.36}
@@ -90,22 +94,47 @@ def test_username_means_one_to_one(api: TestClient) -> None:
     assert server_session(api, start(api)["session_id"]).username is None
 
 
-def test_the_seed_fixes_the_script_and_light_false_drops_the_light(api: TestClient) -> None:
+def test_the_seed_fixes_the_script(api: TestClient) -> None:
     expected = plan_script(LivenessPolicy().challenges, random.Random(SEED))
     with_light = server_session(api, start(api)["session_id"]).liveness
     assert with_light is not None and with_light.script == expected
     assert with_light.script.light
-    without = server_session(api, start(api, light=False)["session_id"]).liveness
-    assert without is not None and without.script.light == ()
-    assert without.script.challenges  # the actions remain
+
+
+def test_an_opt_out_is_refused_when_the_light_challenge_is_required(api: TestClient) -> None:
+    """The default policy: a client cannot switch the colour challenge off."""
+    refused = api.post(SESSIONS, json={"light": False})
+    assert_error(refused, 400, "light_challenge_required")
+    assert manager(api).active_count() == 0
+    assert start(api, light=True)["light_challenge"] is True
+
+
+def test_an_opt_out_gets_the_compensating_script_where_it_is_optional(
+    tmp_path: Path, face_engine: FaceEngine
+) -> None:
+    settings = make_settings(tmp_path / "d", light_challenge="optional")
+    with running(settings, face_engine) as client:
+        assert client.get("/api/v1/auth/config").json() == {"light_challenge": "optional"}
+        created = start(client, light=False)
+        assert created["light_challenge"] is False
+        liveness = server_session(client, created["session_id"]).liveness
+        assert liveness is not None and liveness.script.light == ()
+        actions = [s.action.value for s in liveness.script.challenges]
+        low, high = LivenessPolicy().opt_out_actions
+        assert low <= len(actions) <= high and "blink" in actions
+        # Without an opt-out the colours still run.
+        assert start(client)["light_challenge"] is True
 
 
 def test_settings_can_turn_the_light_off_for_everyone(
     tmp_path: Path, face_engine: FaceEngine
 ) -> None:
-    with running(make_settings(tmp_path / "d", light_challenge=False), face_engine) as client:
-        liveness = server_session(client, start(client, light=True)["session_id"]).liveness
+    with running(make_settings(tmp_path / "d", light_challenge="off"), face_engine) as client:
+        created = start(client, light=True)
+        assert created["light_challenge"] is False
+        liveness = server_session(client, created["session_id"]).liveness
         assert liveness is not None and liveness.script.light == ()
+        assert client.get("/api/v1/auth/config").json() == {"light_challenge": "off"}
 
 
 @pytest.mark.parametrize(
@@ -200,14 +229,24 @@ def test_busy_when_every_slot_holds_a_live_session(
     settings = make_settings(tmp_path / "d", max_active_sessions=2)
     with running(settings, face_engine, clock) as client:
         first = start(client)
-        start(client)
+        second = start(client)
         refused = client.post(SESSIONS, json={})
         assert_error(refused, 503, "busy")
         assert int(refused.headers["retry-after"]) >= 1
-        fail_by_timeout(client, first)  # a decided session frees its tracker
+        settings = client.app.state.settings  # type: ignore[attr-defined]
+        assert (
+            settings.idle_timeout_s < settings.first_frame_timeout_s < 2 * settings.idle_timeout_s
+        )
+        clock.advance(settings.first_frame_timeout_s - settings.idle_timeout_s + 0.5)
+        post_frame(client, second, blank_jpeg(), 0.0)
+        clock.advance(settings.idle_timeout_s - 0.4)
+        # ``first`` never sent a frame: released at its first-frame limit (the
+        # reaper runs on creation too); ``second`` streams, so it keeps its slot.
         start(client)
         assert_error(client.post(SESSIONS, json={}), 503, "busy")
-        clock.advance(181)  # the reaper (run on creation) expires the rest
+        assert server_session(client, first["session_id"]).result is not None
+        assert server_session(client, second["session_id"]).result is None
+        clock.advance(181)  # past the TTL and the idle limit: every slot frees
         start(client)
 
 

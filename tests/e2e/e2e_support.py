@@ -22,7 +22,6 @@ import hashlib
 import json
 import logging
 import os
-import random
 import secrets
 import shutil
 import socket
@@ -40,8 +39,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import numpy as np
 
-from veronica.liveness.challenges import ChallengeLimits, plan_script, script_end
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.challenges import script_end
+from veronica.simulation.scripts import server_script
 from veronica.storage import TemplateCipher, generate_key, make_engine
 from veronica.storage.audit import AuditEventRecord, AuditLog
 
@@ -145,8 +144,7 @@ class VideoSpec:
 
     @property
     def script_end_s(self) -> float:
-        limits = ChallengeLimits(light=self.light)
-        return script_end(plan_script(limits, random.Random(self.challenge_seed)))
+        return script_end(server_script(self.challenge_seed, self.light))
 
     @property
     def duration_s(self) -> float:
@@ -393,6 +391,11 @@ def start_server(
         "VERONICA_PUBLIC_URL": url,
         # Refusals are what several tests expect: they must not lock the next test out.
         "VERONICA_LOCKOUT_FAILURES": "1000",
+        # A video file cannot answer a colour sequence it does not know: the genuine
+        # videos opt out of the light challenge, which the page offers only under
+        # ``optional`` (the light challenge in a real browser needs a camera that
+        # renders what the page shows: tests/e2e/test_e2e_light.py).
+        "VERONICA_LIGHT_CHALLENGE": "optional",
         **(extra_env or {}),
     }
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("VERONICA_")}
@@ -406,6 +409,7 @@ def start_server(
                 "-m",
                 "veronica.cli",
                 "serve",
+                "--dev",  # keeps VERONICA_ENVIRONMENT=test (fixed challenge seed)
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -749,6 +753,8 @@ def sign_in(
         page.goto(f"{server.url}/{query}")
         page.wait_for_selector(state_selector("idle"), state="attached", timeout=WAIT_MS)
         if not light:
+            # The opt-out shows once the page knows the service allows it.
+            page.wait_for_selector('body[data-light-policy="optional"]', state="attached")
             page.check('[data-testid="no-flash"]')
         if shots is not None:
             shots.take(page, "idle")
@@ -778,11 +784,8 @@ def sign_in(
             if shots is not None:
                 shots.take(page, "result")
         record = server.audit(session_id) if session_id else None
-        advisory = LivenessPolicy().advisory_checks
         failed = tuple(
-            c.name
-            for c in (record.event.checks if record else ())
-            if not c.passed and c.name not in advisory
+            c.name for c in (record.event.checks if record else ()) if not c.passed and c.deciding
         )
         return Outcome(
             state=outcome_state,

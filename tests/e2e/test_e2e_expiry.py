@@ -1,6 +1,7 @@
 """A session that runs out of time, end to end: a server whose sessions live 10 s
 (the settings' minimum) and a camera that never shows a face (Chromium's own test
-pattern), so positioning (20 s limit) cannot end the session first."""
+pattern), so positioning (20 s limit, server clock) cannot end the session first;
+the page keeps sending frames, so the idle limit does not either."""
 
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ def test_expired_session_says_start_again(
         page.click('[data-testid="start-button"]')
         page.wait_for_selector(state_selector("positioning"), state="attached", timeout=WAIT_MS)
         folder = shots()
-        page.wait_for_function(
-            "document.querySelector('[data-testid=\"instruction\"]').textContent.length > 0"
-        )
+        # The page shows "Place your face inside the oval." until the first frame's
+        # answer arrives: wait for the state that answer sets, not for any text.
+        page.wait_for_selector('body[data-hint="no_face"]', state="attached", timeout=WAIT_MS)
         assert text_of(page, "instruction") == MESSAGES["hint.no_face"]
         folder.take(page, "positioning-no-face")
         # The server ends the session at its TTL and says so in the last state; the

@@ -57,9 +57,13 @@ def test_chroma() -> None:
     assert r == pytest.approx(200 / 401) and b == pytest.approx(100 / 401)
 
 
-def test_feature_off_is_not_applicable(video: tuple[FrameInput, ...]) -> None:
-    (check,) = run(LightSignal(), video[:10]).checks()
-    assert check.name == "light_challenge" and check.passed and check.detail == "off"
+@pytest.mark.shared_data
+def test_no_lit_frame_with_a_face_fails(video: tuple[FrameInput, ...]) -> None:
+    # The signal runs only when the script shows colours: seeing none is a failure,
+    # never "not applicable" (a client that hides the face while the colours show).
+    corr, lag = run(LightSignal(), video[:10]).checks()
+    assert corr.name == "light_challenge" and not corr.passed
+    assert lag.name == "light_lag" and not lag.passed
 
 
 @pytest.mark.shared_data
@@ -120,5 +124,5 @@ def test_screen_emitting_its_own_light_does_not_correlate(video: tuple[FrameInpu
 def test_too_few_light_frames_fail(video: tuple[FrameInput, ...]) -> None:
     colours = colour_sequence(1, 5)
     signal = LightSignal(LightLimits(min_frames=10))
-    (check,) = run(signal, lit(video[:5], colours, colours)).checks()
-    assert not check.passed
+    corr, lag = run(signal, lit(video[:5], colours, colours)).checks()
+    assert not corr.passed and not lag.passed

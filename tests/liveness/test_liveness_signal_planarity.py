@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,17 +55,12 @@ def test_homography_residual_is_zero_for_a_plane() -> None:
 
 
 def test_real_head_turn_is_not_planar(video: tuple[FrameInput, ...]) -> None:
-    signal = PlanaritySignal()
-    times = []
-    for frame in video:
-        start = time.perf_counter()
-        signal.update(frame)
-        times.append(time.perf_counter() - start)
+    # Its cost per frame (≈ 0.6 ms) is measured by benchmarks/liveness.py, not here.
+    signal = run(PlanaritySignal(), video)
     (check,) = signal.checks()
     assert check.passed, check
     assert signal.result is not None and signal.result.turn_deg > 20
     assert check.value > 0.005
-    assert float(np.mean(times)) < 0.004  # ≈ 0.6 ms measured; generous for CI
 
 
 def test_flat_card_has_near_zero_residual(flat_card: list[FrameInput]) -> None:

@@ -18,6 +18,8 @@ from veronica.security.ratelimit import InMemoryRateLimiter
 from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
 from veronica.sessions import (
+    AuthSession,
+    FrameState,
     InMemorySessionStore,
     OutcomeConfig,
     OutcomeResolver,
@@ -93,6 +95,21 @@ def build_stack(data_dir: Path, engine: FaceEngine, config: SessionConfig | None
         clock=clock,
     )
     return Stack(service, signer, lockout, audit, links, outcomes, manager, clock)
+
+
+def feed(stack: Stack, session: AuthSession, t_s: float, frame: bytes) -> FrameState | None:
+    """A frame ``t_s`` seconds into the session on both clocks: it arrives then
+    (the fake clock is moved on to it if behind) and claims that capture time."""
+    arrival = session.created_at + t_s
+    stack.clock.now = max(stack.clock.now, arrival)
+    return stack.manager.process(session, t_s * 1000.0, frame, arrived_at=arrival)
+
+
+def end_quickly(stack: Stack, session: AuthSession) -> FrameState | None:
+    """Decide a session at once: a second frame claiming a capture one second after
+    the first while both arrive together is a drifting clock (``clock_drift``)."""
+    stack.manager.process(session, 0.0, blank_jpeg())
+    return stack.manager.process(session, 1000.0, blank_jpeg())
 
 
 def blank_jpeg() -> bytes:

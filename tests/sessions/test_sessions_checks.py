@@ -80,6 +80,7 @@ def _session(session_id: str) -> AuthSession:
         csrf_token="c",
         cookie_secret="k",
         client_ip="::1",
+        address="::/64",
         created_at=0.0,
         expires_at=1.0,
         liveness=None,
@@ -101,7 +102,7 @@ def test_in_memory_store() -> None:
         t.join()
     assert len(store) == 21 and len(store.all()) == 21
     assert store.remove("a") is a and store.remove("a") is None
-    assert a.lockout_keys == ("user:ann", "ip:::1")
+    assert a.lockout_keys == ("user:ann", "ip:::/64")
 
 
 def test_wire_state() -> None:

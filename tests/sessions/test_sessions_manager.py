@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from session_support import Stack, blank_jpeg, build_stack
+from session_support import Stack, blank_jpeg, build_stack, end_quickly, feed
 
 from support import face_path
 from veronica.errors import LockedOutError, RateLimitedError
@@ -21,10 +21,12 @@ from veronica.sessions import NewSession, Reason, SessionConfig, SessionResult
 from veronica.sessions.errors import (
     BusyError,
     CsrfInvalidError,
+    LightChallengeRequiredError,
     SessionExpiredError,
     SessionFinishedError,
     SessionForbiddenError,
     SessionNotFoundError,
+    TooManySessionsError,
 )
 from veronica.simulation import make_actor
 
@@ -86,35 +88,104 @@ def test_capacity_counts_live_trackers_only(tmp_path: Path, face_engine: FaceEng
     first = m.create(NewSession(), IP)
     with pytest.raises(BusyError):
         m.create(NewSession(), IP)
-    m.process(first, 0.0, blank_jpeg())
-    m.process(first, 20_100.0, blank_jpeg())  # positioning timeout: decided
+    end_quickly(stack, first)
     assert first.liveness is None and m.active_count() == 0
     m.create(NewSession(), IP)
     m.close()
     assert m.active_count() == 0 and m.store.all() == []
 
 
-def test_expiry_is_idempotent_and_tombstones_are_forgotten(stack: Stack) -> None:
+def test_expiry_is_idempotent_and_tombstones_are_forgotten(
+    tmp_path: Path, face_engine: FaceEngine
+) -> None:
+    # A TTL shorter than positioning's 20 s limit, so the TTL is what ends it.
+    stack = build_stack(tmp_path, face_engine, SessionConfig(ttl_s=15.0, max_frame_rate=100))
     m = stack.manager
     s = m.create(NewSession(), IP)
-    assert m.expire(s).result is None  # not due yet: nothing happens
-    stack.clock.advance(m.config.ttl_s)
-    final = m.expire(s)
+    assert m.end_overdue(s).result is None  # not due yet: nothing happens
+    for t in range(0, int(m.config.ttl_s), 4):  # a frame every 4 s: never idle
+        feed(stack, s, float(t), blank_jpeg())
+    stack.clock.now = s.expires_at
+    final = m.end_overdue(s)
     assert final.result == SessionResult(final.result.status, Reason.SESSION_EXPIRED)  # type: ignore[union-attr]
-    assert m.expire(s) is final
+    assert m.end_overdue(s) is final
     with pytest.raises(SessionExpiredError):
         m.process(s, 0.0, blank_jpeg())
     assert [e.event.reason for e in stack.audit.recent()] == ["session_expired"]
     stack.clock.advance(m.config.tombstone_s)
     assert m.reap() == 1
     assert m.store.get(s.id) is None
+    m.close()
+
+
+def test_a_session_without_frames_is_released_as_inactive(stack: Stack) -> None:
+    m = stack.manager
+    quiet = m.create(NewSession(username="ann"), IP)
+    streaming = m.create(NewSession(), IP)
+    for t in range(int(m.config.first_frame_timeout_s) + 1):  # one frame a second
+        feed(stack, streaming, float(t), blank_jpeg())
+    assert m.reap() == 1
+    assert quiet.result is not None and quiet.result.reason is Reason.INACTIVE
+    assert quiet.liveness is None and streaming.liveness is not None
+    assert m.active_count() == 1
+    # It counts against the address only, never against the user named.
+    assert stack.lockout.state([f"ip:{IP}"]).failures == 1
+    assert stack.lockout.state(["user:ann"]).failures == 0
+    # A streaming session that stops sending is released after the idle limit.
+    stack.clock.advance(m.config.idle_timeout_s)
+    assert m.reap() == 1 and streaming.result is not None
+    assert streaming.result.reason is Reason.INACTIVE and m.active_count() == 0
+
+
+def test_an_address_may_hold_only_a_few_sessions(tmp_path: Path, face_engine: FaceEngine) -> None:
+    stack = build_stack(tmp_path, face_engine, SessionConfig(max_sessions_per_address=2))
+    m = stack.manager
+    m.create(NewSession(), IP)
+    m.create(NewSession(), IP)
+    with pytest.raises(TooManySessionsError) as refused:
+        m.create(NewSession(), IP)
+    assert refused.value.retry_after_s > 0
+    m.create(NewSession(), "192.0.2.1")  # another address is not affected
+    m.close()
+
+
+def test_an_ipv6_subnet_is_one_address(tmp_path: Path, face_engine: FaceEngine) -> None:
+    stack = build_stack(tmp_path, face_engine, SessionConfig(max_sessions_per_address=2))
+    m = stack.manager
+    a = m.create(NewSession(), "2001:db8:1:2::1")
+    m.create(NewSession(), "2001:db8:1:2:aaaa:bbbb:cccc:dddd")
+    assert a.address == "2001:db8:1:2::/64" and a.client_ip == "2001:db8:1:2::1"
+    with pytest.raises(TooManySessionsError):
+        m.create(NewSession(), "2001:db8:1:2::ffff")
+    m.create(NewSession(), "2001:db8:1:3::1")  # the next /64 is someone else
+    m.close()
+
+
+def test_light_policies(tmp_path: Path, face_engine: FaceEngine) -> None:
+    for policy, asked, runs in (
+        ("required", None, True),
+        ("required", True, True),
+        ("optional", None, True),
+        ("optional", False, False),
+        ("off", None, False),
+        ("off", True, False),
+    ):
+        stack = build_stack(
+            tmp_path / policy / str(asked), face_engine, SessionConfig(light=policy)
+        )  # type: ignore[arg-type]
+        s = stack.manager.create(NewSession(light=asked), IP)
+        assert s.light is runs and s.liveness is not None and bool(s.liveness.script.light) is runs
+        stack.manager.close()
+    stack = build_stack(tmp_path / "refused", face_engine, SessionConfig(light="required"))
+    with pytest.raises(LightChallengeRequiredError):
+        stack.manager.create(NewSession(light=False), IP)
+    assert stack.manager.active_count() == 0
 
 
 def test_decided_session_refuses_frames(stack: Stack) -> None:
     m = stack.manager
     s = m.create(NewSession(), IP)
-    m.process(s, 0.0, blank_jpeg())
-    state = m.process(s, 20_100.0, blank_jpeg())
+    state = end_quickly(stack, s)
     assert state is not None and state.result is not None
     with pytest.raises(SessionFinishedError):
         m.process(s, 20_200.0, blank_jpeg())
@@ -172,18 +243,18 @@ def test_parallel_sessions_answer_as_if_alone(stack: Stack, face_frames: list[by
     session fed alone sees: the shared models keep no state between calls."""
     m = stack.manager
 
-    def run() -> list[tuple[str, tuple[str, ...], bool]]:
-        s = m.create(NewSession(), IP)
+    def run(n: int) -> list[tuple[str, tuple[str, ...], bool]]:
+        s = m.create(NewSession(), f"198.51.100.{10 + n}")  # one address each
         out = []
         for i, frame in enumerate(face_frames):
-            state = m.process(s, i * 100.0, frame)
+            state = feed(stack, s, i * 0.1, frame)
             assert state is not None
             out.append((state.phase.value, tuple(h.value for h in state.hints), state.placed))
         return out
 
-    alone = run()
+    alone = run(0)
     with ThreadPoolExecutor(3) as pool:
-        together = list(pool.map(lambda _: run(), range(3)))
+        together = list(pool.map(run, range(1, 4)))
     assert together == [alone] * 3
     assert any(placed for _, _, placed in alone)
     assert alone[-1][0] == "challenge"
@@ -214,8 +285,8 @@ def test_observer_sees_stage_timings_and_results(tmp_path: Path, face_engine: Fa
     )
     s = m.create(NewSession(), IP)
     m.process(s, 0.0, blank_jpeg())
-    m.process(s, 20_100.0, blank_jpeg())
+    m.process(s, 1000.0, blank_jpeg())  # a claimed clock a second ahead: decided
     assert "detect" in seen
-    assert [r.reason for r in results] == [Reason.NO_FACE]
+    assert [r.reason for r in results] == [Reason.CLOCK_DRIFT]
     m.close()
     stack.manager.close()

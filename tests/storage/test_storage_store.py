@@ -232,6 +232,10 @@ def test_gallery_holds_every_users_templates_for_one_model(store: TemplateStore)
     expected = [vectors[("alice", 0)], vectors[("alice", 1)], vectors[("carol", 0)]]
     for row, vector in zip(gallery.matrix, expected, strict=True):
         assert np.allclose(row, vector / np.linalg.norm(vector), atol=1e-6)
+    # The count 1:N checks before a session: users, not templates; per model.
+    assert store.count_users(MODEL) == len(gallery.users) == 2
+    assert store.count_users("other-model") == 1
+    assert store.count_users("unused-model") == 0
     assert store.gallery("other-model").names == ("dave",)
 
 

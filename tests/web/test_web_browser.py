@@ -103,6 +103,9 @@ class FakeAuthApi:
     ws_breaks_after: int | None = None
     """Close the socket abnormally (1011) after this many answers."""
     create_error: tuple[int, str] | None = None
+    light_policy: str = "optional"
+    """What ``GET /api/v1/auth/config`` says (the page offers the opt-out only
+    under ``optional``)."""
     expires_in_s: float = 180.0
     hold_at: int | None = None
     release: threading.Event = field(default_factory=threading.Event)
@@ -123,6 +126,10 @@ class FakeAuthApi:
         app = web_app()
         app.add_middleware(SecurityHeadersMiddleware, production=False)
         base = "/api/v1/auth/sessions/s1"
+
+        @app.get("/api/v1/auth/config")
+        async def config() -> dict[str, str]:
+            return {"light_challenge": self.light_policy}
 
         @app.post("/api/v1/auth/sessions")
         async def create(request: Request) -> JSONResponse:
@@ -344,7 +351,7 @@ def test_sign_in_over_the_websocket(serve: Any, visit: Any) -> None:
     assert v.text("result-username") == "You are signed in as alice."
     assert "valid until" in v.text("result-expiry")
 
-    assert served.api.requests == [{"username": "alice", "enrollment_token": None, "light": True}]
+    assert served.api.requests == [{"username": "alice", "enrollment_token": None}]
     assert in_order(
         v.states(),
         ["idle", "camera", "session", "positioning", "challenge", "signed_in", "verifying"],
@@ -366,6 +373,7 @@ def test_http_fallback_opt_out_of_colours_and_french(serve: Any, visit: Any) -> 
     assert v.page.get_attribute("html", "lang") == "fr"
     assert v.text("start-button") == "Commencer"
     assert v.page.title() == "Connexion – Veronica"
+    v.page.wait_for_selector('body[data-light-policy="optional"]', state="attached")
     v.page.check('[data-testid="no-flash"]')
     v.page.click('[data-testid="start-button"]')
 
@@ -381,6 +389,26 @@ def test_http_fallback_opt_out_of_colours_and_french(serve: Any, visit: Any) -> 
     v.page.reload()
     v.wait_state("idle")
     assert v.page.is_checked('[data-testid="no-flash"]'), "the choice is remembered"
+    assert v.problems == []
+
+
+@pytest.mark.parametrize("policy", ["required", "off"])
+def test_no_opt_out_is_offered_unless_the_service_allows_it(
+    serve: Any, visit: Any, policy: str
+) -> None:
+    """Under ``required`` the page cannot switch the colours off (and a client that
+    sends ``light: false`` anyway is refused by the server: tests/api); under
+    ``off`` it does not warn about colours that never show."""
+    served = serve(
+        FakeAuthApi([state(), decided("refused", "not_recognized")], light_policy=policy)
+    )
+    v = visit(f"{served.url}/")
+    v.page.wait_for_selector(f'body[data-light-policy="{policy}"]', state="attached")
+    assert not v.page.is_visible('[data-testid="no-flash"]')
+    assert v.page.is_visible('[data-testid="flash-warning"]') is (policy == "required")
+    v.page.click('[data-testid="start-button"]')
+    v.wait_state("refused", "not_recognized")
+    assert "light" not in served.api.requests[0]  # the service's own policy applies
     assert v.problems == []
 
 

@@ -37,7 +37,7 @@ def test_the_service_serves_the_pages_under_a_strict_policy(
 ) -> None:
     """In the real app (lifespan not started: pages need no engine) the security
     middleware gives the pages the policy they are written for."""
-    app = create_app(Settings(data_dir=tmp_path, template_key=generate_key()))
+    app = create_app(Settings(environment="test", data_dir=tmp_path, template_key=generate_key()))
     client = TestClient(app)
     for url in ("/", "/enroll?token=abc", "/result", "/static/js/main.js"):
         response = client.get(url)

@@ -16,8 +16,10 @@ from starlette.middleware.cors import CORSMiddleware
 
 from veronica import __version__
 from veronica.api.errors import install_error_handlers
-from veronica.api.metrics import Metrics, RequestMetricsMiddleware
+from veronica.api.limits import BodyLimitMiddleware
+from veronica.api.metrics import Metrics, MetricsListener, RequestMetricsMiddleware
 from veronica.api.routes import admin, auth, ops, well_known
+from veronica.errors import ConfigurationError
 from veronica.pipeline.engine import EngineConfig, FaceEngine
 from veronica.security.apikeys import AdminKeys
 from veronica.security.headers import SecurityHeadersMiddleware
@@ -41,10 +43,18 @@ from veronica.web import routes as web
 
 logger = logging.getLogger(__name__)
 
-REAP_INTERVAL_S = 5.0
-"""How often expired sessions are swept (their trackers hold ~30 MB each)."""
+REAP_INTERVAL_S = 1.0
+"""How often expired and idle sessions are swept: an idle session frees its
+admission slot (and its ~30 MB tracker) within a second of its idle limit."""
 
 _STATE = ("service", "signer", "admin_keys", "audit", "links", "sessions")
+
+UPLOAD_PATHS = (
+    "/api/v1/auth/sessions/{session_id}/frames",
+    "/api/v1/admin/users/{username}/images",
+)
+"""Routes that read their (binary) bodies themselves within their own limits; every
+other body is held to ``settings.max_json_bytes`` (``api/limits.py``)."""
 
 
 def create_app(
@@ -55,7 +65,12 @@ def create_app(
 ) -> FastAPI:
     """The app for ``settings``. ``engine``: an already loaded engine to share (the
     caller keeps ownership and closes it); ``clock``: wall-clock seconds for session
-    expiry, rate limits and lockouts (tests inject one)."""
+    expiry, rate limits and lockouts (tests inject one).
+
+    In production it refuses (ConfigurationError) a configuration with any of
+    ``settings.production_problems()``, however the ASGI server was started."""
+    if settings.is_production and (problems := settings.production_problems()):
+        raise ConfigurationError("not starting in production: " + "; ".join(problems))
     origins = allowed_origins(settings.public_url, settings.allowed_origins)
     metrics = Metrics()
 
@@ -71,6 +86,12 @@ def create_app(
                 face_engine.model_id,
                 app.state.service.threshold,
             )
+            listener = (
+                MetricsListener(metrics, settings.metrics_host, settings.metrics_port)
+                if settings.metrics_port is not None
+                else None
+            )
+            app.state.metrics_listener = listener
             reaper = asyncio.create_task(_reap_forever(app.state.sessions))
             try:
                 yield
@@ -78,6 +99,9 @@ def create_app(
                 reaper.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reaper
+                if listener is not None:
+                    listener.close()
+                app.state.metrics_listener = None
         finally:
             sessions: SessionManager | None = app.state.sessions
             if sessions is not None:
@@ -128,7 +152,15 @@ def create_app(
         app.state.links = links
         app.state.sessions = sessions
 
-    app = FastAPI(title="Veronica", version=__version__, lifespan=lifespan)
+    docs = settings.resolved_api_docs
+    app = FastAPI(
+        title="Veronica",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.allowed_origins = origins
@@ -137,6 +169,8 @@ def create_app(
     install_error_handlers(app)
 
     app.include_router(ops.router)
+    if settings.metrics_port is None:  # else only on the separate listener
+        app.include_router(ops.metrics_router)
     app.include_router(well_known.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
@@ -144,7 +178,9 @@ def create_app(
     web.mount_static(app)
 
     # Outermost last: metrics time everything, headers go on every answer (errors
-    # included), CORS answers preflights before any route runs.
+    # included), CORS answers preflights before any route runs, and no body larger
+    # than the limit reaches a route.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes, uploads=UPLOAD_PATHS)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=sorted(origins),

@@ -80,10 +80,14 @@ def get_metrics(connection: HTTPConnection) -> Metrics:
 
 
 def client_ip(connection: HTTPConnection) -> str:
-    """The peer address. Behind a reverse proxy, run uvicorn with
-    ``--proxy-headers --forwarded-allow-ips=<proxy>`` so this is the browser's
-    address; trusting X-Forwarded-For from anyone would let a client pick its own
-    lockout key."""
+    """The peer address as the ASGI server reports it. Behind a reverse proxy, run
+    ``veronica serve --proxy-headers --forwarded-allow-ips <proxy>`` (or set
+    ``VERONICA_PROXY_HEADERS`` and ``VERONICA_FORWARDED_ALLOW_IPS``) so this is the
+    browser's address, taken from ``X-Forwarded-For`` only when the peer is a listed
+    proxy. ``serve`` never leaves uvicorn's own default (trust 127.0.0.1) in place:
+    trusting the header from anyone would let a client pick its own lockout and
+    rate-limit key. Limits should key on ``security.addresses.address_key`` of this
+    (an IPv6 client by its /64)."""
     return connection.client.host if connection.client is not None else "unknown"
 
 

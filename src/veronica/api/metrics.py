@@ -6,12 +6,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from veronica.errors import ConfigurationError
 from veronica.pipeline.runner import FrameAnalysis
 from veronica.sessions.state import SessionResult
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method label values; any other method (clients may send any token) is ``other``."""
 
 REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
@@ -61,10 +72,36 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class MetricsListener:
+    """The registry on a listener of its own (``VERONICA_METRICS_PORT``), for a
+    scraper on a network the public cannot reach: prometheus_client's threaded HTTP
+    server, started by the app's lifespan and closed at its end."""
+
+    def __init__(self, metrics: Metrics, host: str, port: int) -> None:
+        try:
+            self._server, self._thread = start_http_server(port, host, metrics.registry)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5.0)
+
+
+def method_label(method: str) -> str:
+    """The request method if it is a standard one, else ``other``."""
+    return method if method in METHODS else "other"
+
+
 class RequestMetricsMiddleware:
     """Times each HTTP request and labels it with the matched route's template
     (``/api/v1/auth/sessions/{session_id}/frames``), never the raw path: ids in
-    paths would make one time series per session."""
+    paths would make one time series per session. Likewise the method label comes
+    from a fixed set: every label a client can choose is a new time series, so the
+    registry's size must not depend on what clients send."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -89,5 +126,5 @@ class RequestMetricsMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) if isinstance(route, BaseRoute) else None
             self.metrics.request_seconds.labels(
-                scope.get("method", ""), template or "unmatched", str(status)
+                method_label(scope.get("method", "")), template or "unmatched", str(status)
             ).observe(time.perf_counter() - start)

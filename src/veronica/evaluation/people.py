@@ -35,9 +35,13 @@ class PeopleReport:
     impostor_attempts: int
     false_accepts: int
     rank1_correct: int
-    """Genuine probes whose 1:N answer is the right person."""
+    """Genuine probes whose 1:N answer is the right person, at the gallery-size
+    threshold and margin the service uses (0 when 1:N refuses the gallery)."""
     threshold: float
+    """The 1:1 threshold (verify and the impostor attempts)."""
     seconds: float
+    identification_threshold: float | None = None
+    """The 1:N threshold for this gallery; None when the gallery is too large."""
 
     @property
     def frr(self) -> float:
@@ -51,7 +55,7 @@ class PeopleReport:
     def rank1(self) -> float:
         return self.rank1_correct / self.genuine_attempts if self.genuine_attempts else 0.0
 
-    def to_json_dict(self) -> dict[str, float | int]:
+    def to_json_dict(self) -> dict[str, float | int | None]:
         return {
             "identities": self.identities,
             "enrolled": self.enrolled,
@@ -64,6 +68,7 @@ class PeopleReport:
             "far": self.far,
             "rank1_identification": self.rank1,
             "threshold": self.threshold,
+            "identification_threshold": self.identification_threshold,
             "seconds": self.seconds,
         }
 
@@ -99,6 +104,11 @@ def run_people_eval(
 
     genuine = rejects = impostor = accepts = rank1 = 0
     gallery = service.store.gallery(service.engine.model_id)
+    try:
+        one_to_n: float | None = service.identification_threshold(len(gallery.users))
+    except VeronicaError:
+        one_to_n = None  # 1:N refuses this gallery: no probe is identified
+    margin = service.identification.min_margin if service.identification else 0.0
     for done, (identity, photo) in enumerate(probes, start=1):
         genuine += 1
         if progress is not None:
@@ -117,8 +127,10 @@ def run_people_eval(
             else:
                 impostor += 1
                 accepts += similarity >= service.threshold
+        ranked = sorted(similarities.values(), reverse=True)
         best = max(similarities, key=lambda n: similarities[n])
-        rank1 += best == identity and similarities[best] >= service.threshold
+        clear = len(ranked) < 2 or ranked[0] - ranked[1] >= margin
+        rank1 += best == identity and one_to_n is not None and ranked[0] >= one_to_n and clear
     return PeopleReport(
         identities=len(people),
         enrolled=len(enrolled),
@@ -130,4 +142,5 @@ def run_people_eval(
         rank1_correct=rank1,
         threshold=service.threshold,
         seconds=time.perf_counter() - start,
+        identification_threshold=one_to_n,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from veronica.liveness.types import RGB, Action, ChallengeStep, LightStep, SessionScript
 
@@ -40,7 +40,11 @@ class ChallengeLimits:
     max_gap_s: float = 0.9
     """A random pause between steps so a replay cannot be aligned by counting."""
     light: bool = True
-    """The light challenge; off for photosensitive users (the other checks still hold)."""
+    """The light challenge; off for photosensitive users who opted out (where the
+    operator allows it) and when the operator turned it off: then
+    ``LivenessPolicy.without_light`` asks for more actions instead."""
+    require_blink: bool = False
+    """At least one step is a blink (the compensating script without light)."""
     light_colours: tuple[int, int] = (4, 6)
     light_step_s: tuple[float, float] = (0.25, 0.4)
     """4–6 colours of 250–400 ms: long enough for a 15–30 fps camera to see each,
@@ -52,6 +56,8 @@ class ChallengeLimits:
             raise ValueError("need 1 <= min_actions <= max_actions")
         if len(set(self.actions)) < 2:
             raise ValueError("need at least two different actions")
+        if self.require_blink and Action.BLINK not in self.actions:
+            raise ValueError("require_blink needs blink among the actions")
 
 
 def plan_script(limits: ChallengeLimits, rng: random.Random | None = None) -> SessionScript:
@@ -76,6 +82,10 @@ def plan_script(limits: ChallengeLimits, rng: random.Random | None = None) -> Se
         steps.append(ChallengeStep(action=action, start_s=t, window_s=limits.window_s))
         t += limits.window_s + draw.uniform(limits.min_gap_s, limits.max_gap_s)
         last = action
+    if limits.require_blink and all(s.action is not Action.BLINK for s in steps):
+        # No blink was drawn, so no neighbour is one: any step can become it.
+        i = draw.randrange(len(steps))
+        steps[i] = replace(steps[i], action=Action.BLINK)
     return SessionScript(challenges=tuple(steps), light=tuple(light))
 
 

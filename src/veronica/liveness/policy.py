@@ -7,14 +7,17 @@ only from here, so a deployment changes behaviour in one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from veronica.liveness.challenges import ChallengeLimits
+from veronica.liveness.clock import ClockLimits
 from veronica.liveness.positioning import PositioningLimits
+from veronica.liveness.sampling import SamplingLimits
 from veronica.liveness.signals import (
     BlinkLimits,
     ConsistencyLimits,
     HeadMotionLimits,
+    IdentityLimits,
     LightLimits,
     PadLimits,
     PlanarityLimits,
@@ -29,6 +32,8 @@ class LivenessPolicy:
     positioning: PositioningLimits = field(default_factory=PositioningLimits)
     quality: QualityPolicy = field(default_factory=QualityPolicy)
     """Quality gate while positioning (the challenges themselves move the head)."""
+    clock: ClockLimits = field(default_factory=ClockLimits)
+    sampling: SamplingLimits = field(default_factory=SamplingLimits)
     blink: BlinkLimits = field(default_factory=BlinkLimits)
     head: HeadMotionLimits = field(default_factory=HeadMotionLimits)
     planarity: PlanarityLimits = field(default_factory=PlanarityLimits)
@@ -36,9 +41,7 @@ class LivenessPolicy:
     light: LightLimits = field(default_factory=LightLimits)
     pad: PadLimits = field(default_factory=PadLimits)
     consistency: ConsistencyLimits = field(default_factory=ConsistencyLimits)
-    embed_every: int = 5
-    """Embed every n-th challenge frame for the identity check: enough samples
-    to catch a face swap within ~0.2 s at 25 fps, at a fifth of the cost."""
+    identity: IdentityLimits = field(default_factory=IdentityLimits)
     pad_every: int = 2
     """Passive PAD on every n-th frame: its score is a trimmed mean over the
     session (dozens of frames either way), and the model is a third of the
@@ -52,9 +55,24 @@ class LivenessPolicy:
     """Frames still accepted after the last step, for late blinks to finish."""
     passive_min_frames: int = 40
     """A passive check (recorded video, no challenge) needs ~1.5 s of frames."""
-    advisory_checks: frozenset[str] = frozenset({"planarity", "zoom"})
-    """Reported in every decision but not deciding. Geometry from the mesh is
-    regularised by a learned face shape: on simulated heads the zoom ratio came
-    out 1.01–1.06 where the pinhole model expects 1.09–1.14, and texture-track
-    planarity passes bent prints (field notes). They decide nothing until they
-    are calibrated on real recordings of approaches and turns."""
+    opt_out_actions: tuple[int, int] = (3, 4)
+    """Actions in a session without the light challenge (instead of 2–3), one of
+    them a blink: the light challenge is the main defence against a late
+    replay, so its absence is paid for with more steps a replay must hit in
+    their windows. Measured on its own (docs/LIVENESS.md)."""
+
+    def for_light(self, light: bool) -> LivenessPolicy:
+        """This policy for a session with the light challenge, or its compensating
+        policy for one without (what the server runs in each case)."""
+        return self if light else self.without_light()
+
+    def without_light(self) -> LivenessPolicy:
+        """The compensating policy for sessions without the light challenge: more
+        actions, a blink always (``opt_out_actions``)."""
+        low, high = self.opt_out_actions
+        return replace(
+            self,
+            challenges=replace(
+                self.challenges, light=False, min_actions=low, max_actions=high, require_blink=True
+            ),
+        )

@@ -1,40 +1,49 @@
-"""The liveness session: a state machine over timestamped frames.
+"""The liveness session: a state machine over frames on the server's clock.
 
 POSITIONING → CHALLENGE → DECIDED. While positioning, typed hints guide the
 person into the oval. Then the server's random script runs: each action is
-revealed only when due, the light colours likewise. Every frame feeds the
-streaming signals; at the end each step's response is judged in its own time
-window and the signals' checks are fused into one decision that lists every
-check with its value and limit. The session is independent of HTTP: the web
-layer stores it and feeds it frames.
+revealed only when due, the light colours likewise. Every frame is timed by
+its arrival on the server (``t``); the client's claimed capture time is only
+compared with it (``clock.py``). Every frame feeds the signals the registry
+builds for this session; frames the server picks, and every frame carrying a
+challenge response, are embedded for the identity checks (``sampling.py``). At
+the end the checks go to ``decision.decide``. The session is independent of
+HTTP: the web layer stores it and feeds it frames.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
 from numpy.typing import NDArray
 
 from veronica.liveness.challenges import plan_script, script_end
+from veronica.liveness.clock import ClockBinding
+from veronica.liveness.decision import DecisionReason, decide
 from veronica.liveness.policy import LivenessPolicy
 from veronica.liveness.positioning import Hint, Oval, place
-from veronica.liveness.signals import (
-    BlinkSignal,
-    ConsistencySignal,
-    HeadMotionSignal,
-    LightSignal,
-    PadSignal,
-    PlanaritySignal,
-    ZoomSignal,
+from veronica.liveness.registry import build_signals
+from veronica.liveness.sampling import EmbeddingSampler
+from veronica.liveness.signals import ChallengeSteps, FaceSample, IdentitySignal
+from veronica.liveness.types import (
+    RGB,
+    Action,
+    Check,
+    CheckFamily,
+    FrameInput,
+    Mode,
+    SessionScript,
 )
-from veronica.liveness.types import RGB, Action, Check, FrameInput, SessionScript, Signal
 from veronica.pipeline.detect import FaceDetector
+from veronica.pipeline.embed import Vector
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import AnalysisOptions, FrameAnalysis
 from veronica.pipeline.types import Point
+
+__all__ = ["LivenessDecision", "LivenessSession", "Mode", "Phase", "SessionState"]
 
 
 class Phase(StrEnum):
@@ -43,28 +52,24 @@ class Phase(StrEnum):
     DECIDED = "decided"
 
 
-class Mode(StrEnum):
-    CHALLENGE = "challenge"
-    """Live sign-in: positioning, random actions, light."""
-    PASSIVE = "passive"
-    """A recorded video with no challenge: blink, consistency, PAD, geometry if any."""
-
-
 @dataclass(frozen=True)
 class LivenessDecision:
     live: bool
     checks: tuple[Check, ...]
-    reason: str
-    """``live``, ``liveness_failed`` or ``timeout``: what a client may be told."""
-    embeddings: tuple[NDArray[np.float32], ...] = ()
-    """The best frames' embeddings (by quality), for recognition."""
+    reason: DecisionReason
+    """What a client may be told is derived from it (never the checks)."""
+    samples: tuple[FaceSample, ...] = ()
+    """Every embedded frame (pose, quality, similarity to the session's reference):
+    recognition checks each one against the recognised user."""
+    embeddings: tuple[Vector, ...] = ()
+    """The best samples' embeddings for recognition: frontal, unlit first, then
+    by quality."""
     qualities: tuple[float, ...] = ()
     """The quality score of each of those frames (stored with an enrolled template)."""
     frames: int = 0
     score: float = -1.0
-    """Session score in [-1, 1]: the smallest margin (``Check.margin``) of the
-    deciding checks, -1 for a timeout. ``live`` is exactly ``score >= 0``; the
-    score orders sessions for DET curves and APCER at a fixed BPCER."""
+    """Session score in [-1, 1] (``decision.Verdict.score``): orders sessions for
+    DET curves and APCER at a fixed BPCER."""
 
     @property
     def failed(self) -> tuple[Check, ...]:
@@ -85,19 +90,14 @@ class SessionState:
 
 
 @dataclass
-class _Capture:
-    quality: float
-    embedding: NDArray[np.float32]
-
-
-@dataclass
 class _Counters:
     frames: int = 0
     held: int = 0
     start_t: float | None = None
     challenge_t0: float | None = None
     last_t: float | None = None
-    captures: list[_Capture] = field(default_factory=list)
+    embedded: int = 0
+    responses_embedded: int = 0
 
 
 class LivenessSession:
@@ -111,32 +111,31 @@ class LivenessSession:
         rng: random.Random | None = None,
         oval: Oval | None = None,
     ) -> None:
+        """``rng``: tests and the simulator only (the script and the embedding
+        draws then repeat); the service leaves it None for cryptographic draws."""
         self.engine = engine
         self.policy = policy or LivenessPolicy()
         self.mode = mode
         self.oval = oval or Oval()
-        self.script = (
-            script
-            if script is not None
-            else (
+        if script is None:
+            script = (
                 plan_script(self.policy.challenges, rng)
                 if mode is Mode.CHALLENGE
                 else SessionScript((), ())
             )
-        )
+        self.script = script
         self._end_s = script_end(self.script) + self.policy.tail_s
         self._tracker: FaceDetector = engine.tracking_detector()
-        self._blink = BlinkSignal(self.policy.blink)
-        self._head = HeadMotionSignal(self.policy.head)
-        self._signals: tuple[Signal, ...] = (
-            self._blink,
-            self._head,
-            PlanaritySignal(self.policy.planarity),
-            ZoomSignal(self.policy.zoom),
-            LightSignal(self.policy.light),
-            PadSignal(self.policy.pad),
-            ConsistencySignal(self.policy.consistency),
+        draws = random.Random(rng.getrandbits(64)) if rng is not None else None
+        self._sampler = EmbeddingSampler(self.policy.sampling, draws)
+        self._clock = ClockBinding(self.policy.clock)
+        self._signals = build_signals(self.policy, self.script, mode)
+        self._steps = next(
+            (a.signal for a in self._signals if isinstance(a.signal, ChallengeSteps)), None
         )
+        identity = next(a.signal for a in self._signals if isinstance(a.signal, IdentitySignal))
+        assert isinstance(identity, IdentitySignal)
+        self._identity = identity
         self._n = _Counters()
         self._phase = Phase.POSITIONING if mode is Mode.CHALLENGE else Phase.CHALLENGE
         self._decision: LivenessDecision | None = None
@@ -145,45 +144,76 @@ class LivenessSession:
     def phase(self) -> Phase:
         return self._phase
 
-    def update(self, t: float, bgr: NDArray[np.uint8]) -> SessionState:
-        """Feed one frame captured at ``t`` seconds (client clock)."""
+    @property
+    def light(self) -> bool:
+        """Whether this session's script has the light challenge."""
+        return bool(self.script.light)
+
+    def update(
+        self, t: float, bgr: NDArray[np.uint8], claimed: float | None = None
+    ) -> SessionState:
+        """Feed one frame that arrived at ``t`` seconds on the server's clock.
+        ``claimed``: the client's capture time in seconds, checked against ``t``
+        and never used otherwise (None for a recorded video, whose frame times
+        are ``t``)."""
         if self._decision is not None:
             return SessionState(Phase.DECIDED, decision=self._decision)
         n = self._n
         n.start_t = t if n.start_t is None else n.start_t
         n.frames += 1
         n.last_t = t
+        self._clock.observe(t, claimed)
+        if self._clock.drifted:
+            return self._finish()
         if self._phase is Phase.POSITIONING:
             return self._position(t, bgr)
         return self._challenge(t, bgr)
 
-    def _analyze(self, bgr: NDArray[np.uint8], embed: bool, gate: bool) -> FrameAnalysis:
+    def _analyze(self, bgr: NDArray[np.uint8], gate: bool) -> FrameAnalysis:
         # Every n-th frame the static detector (several faces) replaces the
         # one-face tracker so a second person cannot stay unseen.
         static = self._n.frames % self.policy.second_face_every == 0
         options = AnalysisOptions(
             gate=self.policy.quality if gate else None,
             target=Point(self.oval.cx * bgr.shape[1], self.oval.cy * bgr.shape[0]),
-            embed=embed,
+            embed=False,
             pad=self._n.frames % self.policy.pad_every == 0,
         )
         return self.engine.analyze(bgr, options, detector=None if static else self._tracker)
 
+    def _sample(self, analysis: FrameAnalysis, t: float, session_t: float | None) -> FrameAnalysis:
+        """Embed the frame if it carries a response or the server's draw picks it."""
+        if analysis.aligned is None:
+            return analysis
+        response = (
+            self._steps is not None
+            and session_t is not None
+            and self._steps.progress(t, session_t, analysis)
+            >= self.policy.sampling.response_fraction
+        )
+        # The draw happens for every frame, so whether it hits does not depend on
+        # (and says nothing about) the response rule.
+        drawn = self._sampler.draw()
+        if not (response or drawn):
+            return analysis
+        self._n.embedded += 1
+        self._n.responses_embedded += response
+        return self.engine.embed_analysis(analysis)
+
     def _feed(self, frame: FrameInput) -> None:
-        for signal in self._signals:
-            signal.update(frame)
+        for active in self._signals:
+            active.signal.update(frame)
 
     def _position(self, t: float, bgr: NDArray[np.uint8]) -> SessionState:
-        # Embeddings from positioning too: the identity check must see the face
-        # that was placed in the oval, or a swap after positioning goes unnoticed.
-        embed = self._n.frames % self.policy.embed_every == 0
-        analysis = self._analyze(bgr, embed=embed, gate=True)
+        # Samples from positioning too: the identity check must see the face that
+        # was placed in the oval, or a swap after positioning goes unnoticed.
+        analysis = self._sample(self._analyze(bgr, gate=True), t, None)
         self._feed(FrameInput(t=t, bgr=bgr, analysis=analysis))
         placement = place(analysis, self.oval, self.policy.positioning)
         self._n.held = self._n.held + 1 if placement.ok else 0
         assert self._n.start_t is not None
         if t - self._n.start_t > self.policy.positioning.timeout_s:
-            return self._finish("timeout")
+            return self._finish()
         settled = t - self._n.start_t >= self.policy.positioning.min_s
         if settled and self._n.held >= self.policy.positioning.hold_frames:
             self._phase = Phase.CHALLENGE
@@ -200,15 +230,11 @@ class LivenessSession:
         session_t = t - n.challenge_t0
         action = self.script.action_at(session_t)
         light = self.script.light_at(session_t)
-        # Identity samples on frames where the face is frontal and evenly lit.
-        embed = action is None and light is None and n.frames % self.policy.embed_every == 0
-        analysis = self._analyze(bgr, embed=embed, gate=False)
+        analysis = self._sample(self._analyze(bgr, gate=False), t, session_t)
         frame = FrameInput(
             t=t, bgr=bgr, analysis=analysis, session_t=session_t, action=action, light=light
         )
         self._feed(frame)
-        if analysis.embedding is not None:
-            n.captures.append(_Capture(analysis.quality_score, analysis.embedding))
         if self.mode is Mode.CHALLENGE and session_t >= self._end_s:
             return self._finish()
         progress = min(1.0, session_t / self._end_s) if self._end_s > 0 else 0.0
@@ -221,59 +247,47 @@ class LivenessSession:
         assert self._decision is not None
         return self._decision
 
-    def _finish(self, reason: str | None = None) -> SessionState:
-        checks = self._step_checks() + self._signal_checks()
+    def checks(self) -> tuple[Check, ...]:
+        """Every check so far, tagged with its family (see ``registry.py``)."""
+        checks = [replace(self._clock.check(), family=CheckFamily.CLOCK)]
+        for active in self._signals:
+            checks.extend(active.checks())
         if self.mode is Mode.PASSIVE and self._n.frames < self.policy.passive_min_frames:
-            checks += (
+            checks.append(
                 Check(
                     "frames",
                     float(self._n.frames),
                     float(self.policy.passive_min_frames),
                     False,
                     "video too short",
-                ),
+                    family=CheckFamily.CONSISTENCY,
+                )
             )
-        deciding = [c for c in checks if c.name not in self.policy.advisory_checks]
-        reached = reason is None and self._n.challenge_t0 is not None
-        score = min((c.margin for c in deciding), default=1.0) if reached else -1.0
-        live = reached and all(c.passed for c in deciding)
-        best = sorted(self._n.captures, key=lambda c: c.quality, reverse=True)
+        return tuple(checks)
+
+    def _finish(self) -> SessionState:
+        checks = self.checks()
+        reached = self.mode is Mode.PASSIVE or self._n.challenge_t0 is not None
+        verdict = decide(checks, reached=reached)
+        samples = self._identity.samples
+        best = sorted(
+            (s for s in samples if not s.posed),
+            key=lambda s: (not s.lit, s.quality),
+            reverse=True,
+        )[: self.policy.capture_frames]
         self._decision = LivenessDecision(
-            live=live,
+            live=verdict.live,
             checks=checks,
-            reason="live" if live else (reason or "liveness_failed"),
-            embeddings=tuple(c.embedding for c in best[: self.policy.capture_frames]),
-            qualities=tuple(c.quality for c in best[: self.policy.capture_frames]),
+            reason=verdict.reason,
+            samples=samples,
+            embeddings=tuple(s.embedding for s in best),
+            qualities=tuple(s.quality for s in best),
             frames=self._n.frames,
-            score=score,
+            score=verdict.score,
         )
         self._phase = Phase.DECIDED
         self.close()
         return SessionState(Phase.DECIDED, progress=1.0, decision=self._decision)
-
-    def _step_checks(self) -> tuple[Check, ...]:
-        checks = []
-        for i, step in enumerate(self.script.challenges):
-            name = f"challenge_{i + 1}_{step.action.value}"
-            if step.action is Action.BLINK:
-                done = self._blink.blinked_between(step.start_s, step.end_s)
-                dip = self._blink.deepest_between(step.start_s, step.end_s)
-                limit = self._blink.limits.min_dip
-                checks.append(Check(name, dip, limit, done, "deepest eye-aspect-ratio dip"))
-            else:
-                r = self._head.response(step.action, step.start_s, step.end_s)
-                checks.append(Check(name, r.value, r.limit, r.done, r.detail))
-        return tuple(checks)
-
-    def _signal_checks(self) -> tuple[Check, ...]:
-        checks: list[Check] = []
-        for signal in self._signals:
-            if signal is self._head:
-                continue  # its checks are the step responses above
-            if signal is self._blink and self.mode is Mode.CHALLENGE:
-                continue  # a blink is asked for by a step when it matters
-            checks.extend(signal.checks())
-        return tuple(checks)
 
     def close(self) -> None:
         """Release the session's tracking mesh (a MediaPipe graph)."""

@@ -18,6 +18,33 @@ from numpy.typing import NDArray
 from veronica.pipeline.runner import FrameAnalysis
 
 
+class CheckFamily(StrEnum):
+    """What a check vouches for; the result token lists the families whose
+    deciding checks all ran and passed. Values are stable token strings."""
+
+    CHALLENGE = "challenge"
+    """The random actions (or, for a recorded video, its blinks)."""
+    LIGHT = "light"
+    PAD = "pad"
+    CONSISTENCY = "consistency"
+    """One continuous, non-frozen, plausibly timed stream with one face."""
+    IDENTITY = "identity"
+    """Every embedded frame shows the session's one person."""
+    CLOCK = "clock"
+    """The client's capture times agree with the server's arrival times."""
+    GEOMETRY = "geometry"
+    """3D cues (planarity, perspective zoom): advisory until calibrated."""
+    MATCH = "match"
+    """Recognition: the face matches the claimed or identified user."""
+
+
+class Mode(StrEnum):
+    CHALLENGE = "challenge"
+    """Live sign-in: positioning, random actions, light."""
+    PASSIVE = "passive"
+    """A recorded video with no challenge: blink, consistency, PAD, geometry if any."""
+
+
 class Action(StrEnum):
     """What the person is asked to do. Values are stable API strings."""
 
@@ -87,7 +114,8 @@ class FrameInput:
     """One frame as the liveness signals see it."""
 
     t: float
-    """Capture time in seconds (client clock, monotonic within a session)."""
+    """Time of the frame in seconds on the server's clock (its arrival: a client
+    cannot move it). Recorded videos use their own frame times."""
     bgr: NDArray[np.uint8]
     """The frame itself; signals must not keep it beyond what they need."""
     analysis: FrameAnalysis
@@ -113,6 +141,10 @@ class Check:
     limit: float
     passed: bool
     detail: str = ""
+    family: CheckFamily | None = None
+    """Set by the session from the signal registry (``signals/registry.py``)."""
+    deciding: bool = True
+    """False for advisory checks: reported, never deciding."""
 
     @property
     def margin(self) -> float:

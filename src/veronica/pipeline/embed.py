@@ -31,7 +31,9 @@ class Embedder(Protocol):
 
     @property
     def default_threshold(self) -> float:
-        """Cosine similarity threshold calibrated on LFW View 1 (docs/MODELS.md)."""
+        """Accuracy-optimal cosine threshold on LFW View 1 dev-train (``eval lfw
+        --threshold default``). Not the service's operating point: that comes from
+        the FMR calibration table (``recognition/operating_point.py``)."""
         ...
 
     def embed(self, aligned_bgr: NDArray[np.uint8]) -> Vector:

@@ -118,6 +118,11 @@ class FaceEngine:
         """Run the pipeline on encoded image bytes or a BGR array."""
         return self.pipeline.run(self._to_bgr(image), options, detector)
 
+    def embed_analysis(self, analysis: FrameAnalysis) -> FrameAnalysis:
+        """``analysis`` with the embedding of its aligned face added (unchanged if
+        it has one already or no aligned face)."""
+        return self.pipeline.embed(analysis)
+
     def embed(
         self, image: bytes | NDArray[np.uint8], options: AnalysisOptions | None = None
     ) -> Vector:

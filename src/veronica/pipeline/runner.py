@@ -110,6 +110,19 @@ class FramePipeline:
         self.pad = pad
         self.camera_hfov_deg = camera_hfov_deg
 
+    def embed(self, analysis: FrameAnalysis) -> FrameAnalysis:
+        """``analysis`` (made with ``embed=False``) with its aligned face embedded,
+        timed as the ``embed`` stage: for callers that decide to embed a frame
+        after seeing the rest of its analysis."""
+        if analysis.embedding is not None or analysis.aligned is None:
+            return analysis
+        timer = _Timer()
+        aligned = analysis.aligned
+        embedding = timer.run("embed", lambda: self.embedder.embed(aligned.crop))
+        return replace(
+            analysis, embedding=embedding, timings=analysis.timings + tuple(timer.timings)
+        )
+
     def run(
         self,
         bgr: NDArray[np.uint8],

@@ -190,6 +190,9 @@ class IdentifyResult:
 
     best: Candidate | None
     candidates: tuple[Candidate, ...]
+    threshold: float | None = None
+    """The similarity threshold the search used (it grows with the gallery size in
+    ``FaceService``); None when there was nobody to search."""
 
 
 def cosine_similarity(a: npt.NDArray[np.generic], b: npt.NDArray[np.generic]) -> float:
@@ -265,4 +268,4 @@ def identify(
     runner_up = float(scores[ranked[1]]) if ranked.shape[0] > 1 else None
     clear_margin = runner_up is None or top.similarity - runner_up >= min_margin
     best = top if top.similarity >= limit and clear_margin else None
-    return IdentifyResult(best=best, candidates=candidates)
+    return IdentifyResult(best=best, candidates=candidates, threshold=limit)

@@ -47,6 +47,23 @@ class BusyError(VeronicaError):
         self.retry_after_s = retry_after_s
 
 
+class TooManySessionsError(VeronicaError):
+    """This address already has as many sessions open as it may."""
+
+    code = "too_many_sessions"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class LightChallengeRequiredError(BadInputError):
+    """The operator requires the light challenge; a session cannot opt out of it."""
+
+    code = "light_challenge_required"
+
+
 class ReturnToNotAllowedError(BadInputError):
     code = "return_to_not_allowed"
 

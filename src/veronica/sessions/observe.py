@@ -4,6 +4,7 @@ frame's per-stage timings without touching the shared engine."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +44,13 @@ class ObservedEngine(FaceEngine):
         analysis = super().analyze(image, options, detector)
         self._observe(analysis)
         return analysis
+
+    def embed_analysis(self, analysis: FrameAnalysis) -> FrameAnalysis:
+        embedded = super().embed_analysis(analysis)
+        added = embedded.timings[len(analysis.timings) :]
+        if added:
+            self._observe(replace(embedded, timings=added))  # only the new stage
+        return embedded
 
     def close(self) -> None:
         """Nothing to release: ``base`` owns the models."""

@@ -39,6 +39,10 @@ class Reason(StrEnum):
     """Positioning timed out although the face had been placed at some point."""
     LOCKED_OUT = "locked_out"
     SESSION_EXPIRED = "session_expired"
+    CLOCK_DRIFT = "clock_drift"
+    """The frames' claimed capture times did not keep pace with their arrival."""
+    INACTIVE = "inactive"
+    """No frame arrived for a few seconds (or none after the session was created)."""
 
 
 @dataclass(frozen=True)

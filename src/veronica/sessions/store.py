@@ -41,6 +41,9 @@ class AuthSession:
     csrf_token: str
     cookie_secret: str
     client_ip: str
+    """The peer address as seen (audit)."""
+    address: str
+    """``address_key(client_ip)``: what per-address limits and lockouts count."""
     created_at: float
     expires_at: float
     liveness: LivenessSession | None
@@ -51,6 +54,9 @@ class AuthSession:
     return_to: str | None = None
     light: bool = True
     last_t: float | None = None
+    """Claimed capture time of the last frame (client clock, seconds)."""
+    last_arrival: float | None = None
+    """Arrival time of the last frame (server clock)."""
     placed_ever: bool = False
     frames: int = 0
     recent_frames: deque[bytes] = field(default_factory=lambda: deque(maxlen=3))
@@ -67,8 +73,13 @@ class AuthSession:
         return self.state.result is not None
 
     @property
+    def address_lock_key(self) -> str:
+        return f"ip:{self.address}"
+
+    @property
     def lockout_keys(self) -> tuple[str, ...]:
-        keys = [f"ip:{self.client_ip}"]
+        """Every key whose lock refuses this session: its address and claimed user."""
+        keys = [self.address_lock_key]
         if self.username is not None:
             keys.insert(0, f"user:{self.username}")
         return tuple(keys)

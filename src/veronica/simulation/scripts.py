@@ -13,15 +13,21 @@ from typing import Any
 
 import numpy as np
 
-from veronica.liveness.challenges import ChallengeLimits, plan_script
+from veronica.liveness.challenges import plan_script
+from veronica.liveness.policy import LivenessPolicy
 from veronica.liveness.types import RGB, Action, SessionScript
+
+
+def server_script(seed: int, light: bool = True) -> SessionScript:
+    """The script a server with this challenge seed plans, with the light challenge
+    or with the compensating script a session without it gets."""
+    return plan_script(LivenessPolicy().for_light(light).challenges, random.Random(seed))
 
 
 def random_script(rng: np.random.Generator, light: bool = True) -> SessionScript:
     """A script drawn exactly as the real session draws one (``plan_script``),
     seeded from ``rng`` so simulations are reproducible."""
-    seeded = random.Random(int(rng.integers(0, 2**62)))
-    return plan_script(ChallengeLimits(light=light), seeded)
+    return server_script(int(rng.integers(0, 2**62)), light)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ and light colours. Every file is labelled simulated."""
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -16,12 +15,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import BadInputError
-from veronica.liveness.challenges import ChallengeLimits, plan_script
 from veronica.liveness.types import SessionScript
 from veronica.simulation.actors import Actor
 from veronica.simulation.attacks import SPECIES, make_actor
 from veronica.simulation.camera import HEIGHT, WIDTH
-from veronica.simulation.scripts import Timeline, random_script
+from veronica.simulation.scripts import Timeline, random_script, server_script
 
 Y4M_HEADER = f"YUV4MPEG2 W{WIDTH} H{HEIGHT} F30:1 Ip A1:1 C420jpeg\n"
 TAIL_S = 1.0
@@ -80,7 +78,7 @@ def simulate_to_file(
             f"unknown species {species!r}; expected genuine or {', '.join(SPECIES)}"
         )
     if challenge_seed is not None:
-        script = plan_script(ChallengeLimits(light=light), random.Random(challenge_seed))
+        script = server_script(challenge_seed, light)
     else:
         script = random_script(np.random.default_rng([seed, 23]), light=light)
     timeline = Timeline(script) if positioning_s is None else Timeline(script, positioning_s)

@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 DECISIONS = frozenset({"accepted", "refused"})
 MAX_RECENT = 1000
+MAX_DETAIL_CHARS = 300
+"""A check's detail is a short sentence; longer is cut (events are kept for good)."""
 AUDIT_IMAGE_AAD_PREFIX = b"veronica/audit-image/v1:"
 
 
@@ -53,6 +55,10 @@ class AuditCheck:
     value: float
     limit: float
     passed: bool
+    detail: str = ""
+    """What the check saw, in words (e.g. both clocks of ``clock_drift``)."""
+    deciding: bool = True
+    """False for advisory checks (reported, not deciding)."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ def _checks_json(checks: Sequence[AuditCheck]) -> str:
                 "value": _finite_or_none(c.value),
                 "limit": _finite_or_none(c.limit),
                 "passed": bool(c.passed),
+                "detail": c.detail[:MAX_DETAIL_CHARS],
+                "deciding": bool(c.deciding),
             }
             for c in checks
         ],
@@ -114,6 +122,8 @@ def _checks_from_json(text: str) -> tuple[AuditCheck, ...]:
             value=math.nan if item["value"] is None else float(item["value"]),
             limit=math.nan if item["limit"] is None else float(item["limit"]),
             passed=bool(item["passed"]),
+            detail=str(item.get("detail", "")),
+            deciding=bool(item.get("deciding", True)),
         )
         for item in json.loads(text)
     )

@@ -369,6 +369,18 @@ class TemplateStore:
             "enroll them again with the current model"
         )
 
+    def count_users(self, model_id: str) -> int:
+        """Users with at least one template for ``model_id``: one SQL count, nothing
+        decrypted (1:N sessions check the gallery size before they start)."""
+        model = _validate_model_id(model_id)
+        with self._sessions.begin() as session:
+            count = session.scalar(
+                select(func.count(func.distinct(Template.user_id))).where(
+                    Template.model_id == model
+                )
+            )
+        return int(count or 0)
+
     def gallery(self, model_id: str) -> Gallery:
         """Every user's templates for ``model_id``, decrypted once, as one Gallery.
 

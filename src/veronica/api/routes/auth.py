@@ -29,9 +29,10 @@ from veronica.api.deps import (
 )
 from veronica.errors import ImageTooLargeError, TokenInvalidError, VeronicaError
 from veronica.security.tokens import verify_result_token
-from veronica.sessions import AuthSession, NewSession, SessionManager
-from veronica.sessions.errors import SessionExpiredError
+from veronica.sessions import AuthSession, NewSession, Reason, SessionManager
+from veronica.sessions.errors import SessionExpiredError, SessionFinishedError
 from veronica.sessions.frames import frame_seconds, parse_frame_time
+from veronica.sessions.manager import Clock
 from veronica.sessions.return_to import origin_of
 from veronica.settings import Environment, Settings
 from veronica.storage.orm import USER_NAME_MAX_CHARS
@@ -50,6 +51,10 @@ FRAME_HEADER_BYTES = 8
 WS_POLICY_VIOLATION = 1008
 WS_INTERNAL_ERROR = 1011
 WS_TRY_AGAIN_LATER = 1013
+_TIME_LIMITS = frozenset({Reason.SESSION_EXPIRED, Reason.INACTIVE})
+IDLE_GRACE_S = 0.25
+"""The stream waits this much past a session's deadline before ending it, so
+the end is decided by the deadline, not by a race with a frame in flight."""
 
 
 class NewSessionBody(BaseModel):
@@ -57,7 +62,9 @@ class NewSessionBody(BaseModel):
 
     username: str | None = Field(default=None, min_length=1, max_length=USER_NAME_MAX_CHARS)
     enrollment_token: str | None = Field(default=None, min_length=1, max_length=128)
-    light: bool = True
+    light: bool | None = None
+    """False asks to skip the colour challenge (photosensitivity): only where the
+    operator's light policy is ``optional`` (see ``GET /auth/config``)."""
     return_to: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
@@ -79,6 +86,7 @@ def session_body(session: AuthSession, settings: Settings) -> dict[str, Any]:
         "csrf_token": session.csrf_token,
         "expires_at": _iso(session.expires_at),
         "purpose": session.purpose.value,
+        "light_challenge": session.light,
         "oval": {"cx": oval.cx, "cy": oval.cy, "rx": oval.rx, "ry": oval.ry},
         "state": session.state.to_json(),
         "stream_url": f"{base}/stream",
@@ -95,6 +103,13 @@ def session_body(session: AuthSession, settings: Settings) -> dict[str, Any]:
 def _secure_cookie(settings: Settings) -> bool:
     # Plain http://127.0.0.1 in development and tests; everywhere else HTTPS only.
     return settings.environment not in (Environment.DEVELOPMENT, Environment.TEST)
+
+
+@router.get("/config")
+def client_config(settings: SettingsDep) -> dict[str, Any]:
+    """What the page needs to know before it starts a session: whether it may
+    offer the light challenge's opt-out (only under ``optional``)."""
+    return {"light_challenge": settings.light_challenge}
 
 
 @router.post("/sessions", status_code=201)
@@ -146,6 +161,7 @@ async def post_frame(
     """One frame over HTTP (fallback when WebSockets are blocked). A frame sent
     while the previous one is still being processed is skipped: the answer is
     the current state with an unchanged ``seq``."""
+    arrived_at = sessions.clock()  # before anything the client could slow down
     session = sessions.authorize(session_id, cookie)
     sessions.check_csrf(session, x_csrf_token)
     # In a worker thread: at its TTL the check ends the session (audit write).
@@ -153,7 +169,7 @@ async def post_frame(
     t_ms = parse_frame_time(x_frame_time)
     frame_seconds(t_ms, None)  # refuse a malformed time before reading the body
     data = await read_frame(request, settings.max_frame_bytes)
-    state = await run_in_threadpool(sessions.process, session, t_ms, data)
+    state = await run_in_threadpool(sessions.process, session, t_ms, data, arrived_at)
     return (state or session.state).to_json()
 
 
@@ -196,6 +212,8 @@ class _InternalError(VeronicaError):
 class _Frame:
     t_ms: float
     jpeg: bytes
+    arrived_at: float
+    """Server clock when the message was read off the socket."""
 
 
 @dataclass(frozen=True)
@@ -211,13 +229,13 @@ class _Bad:
 _Item = _Frame | _Closed | _Bad
 
 
-def _parse_binary(data: bytes, max_bytes: int) -> _Item:
+def _parse_binary(data: bytes, max_bytes: int, arrived_at: float) -> _Item:
     if len(data) <= FRAME_HEADER_BYTES:
         return _Bad(_ProtocolError("a frame is 8 bytes of capture time, then the JPEG"))
     if len(data) - FRAME_HEADER_BYTES > max_bytes:
         return _Bad(ImageTooLargeError(f"frame is larger than {max_bytes} bytes"))
     (t_ms,) = struct.unpack("<d", data[:FRAME_HEADER_BYTES])
-    return _Frame(float(t_ms), data[FRAME_HEADER_BYTES:])
+    return _Frame(float(t_ms), data[FRAME_HEADER_BYTES:], arrived_at)
 
 
 async def _send_json(websocket: WebSocket, body: dict[str, Any]) -> None:
@@ -285,9 +303,12 @@ async def _hello(websocket: WebSocket, sessions: SessionManager, session: AuthSe
     return True
 
 
-async def _receive(websocket: WebSocket, mailbox: asyncio.Queue[_Item], max_bytes: int) -> None:
-    """Reads messages as fast as they come. The mailbox holds one item: a newer
-    frame replaces one still waiting, which is dropped (answered with nothing)."""
+async def _receive(
+    websocket: WebSocket, mailbox: asyncio.Queue[_Item], max_bytes: int, clock: Clock
+) -> None:
+    """Reads messages as fast as they come, stamping each with its arrival time on
+    the server's clock. The mailbox holds one item: a newer frame replaces one
+    still waiting, which is dropped (answered with nothing)."""
     while True:
         item: _Item
         try:
@@ -297,7 +318,7 @@ async def _receive(websocket: WebSocket, mailbox: asyncio.Queue[_Item], max_byte
         if message["type"] == "websocket.disconnect":
             item = _Closed()
         elif message.get("bytes") is not None:
-            item = _parse_binary(message["bytes"], max_bytes)
+            item = _parse_binary(message["bytes"], max_bytes, clock())
         else:
             item = _Bad(_ProtocolError("after the hello, send binary frames only"))
         if mailbox.full():
@@ -311,14 +332,15 @@ async def _pump(
     websocket: WebSocket, sessions: SessionManager, session: AuthSession, max_bytes: int
 ) -> None:
     mailbox: asyncio.Queue[_Item] = asyncio.Queue(maxsize=1)
-    receiver = asyncio.create_task(_receive(websocket, mailbox, max_bytes))
+    receiver = asyncio.create_task(_receive(websocket, mailbox, max_bytes, sessions.clock))
     try:
         while True:
-            remaining = max(0.0, session.expires_at - sessions.clock())
+            remaining = max(0.0, sessions.deadline(session) - sessions.clock())
             try:
-                item = await asyncio.wait_for(mailbox.get(), remaining + 1.0)
+                item = await asyncio.wait_for(mailbox.get(), remaining + IDLE_GRACE_S)
             except TimeoutError:
-                await _finish_expired(websocket, sessions, session)  # no frame until the TTL
+                # No frame until the TTL or the idle limit: the session ends there.
+                await _finish_overdue(websocket, sessions, session)
                 return
             if isinstance(item, _Closed):
                 return
@@ -326,9 +348,14 @@ async def _pump(
                 await _close_with_error(websocket, item.error)
                 return
             try:
-                state = await run_in_threadpool(sessions.process, session, item.t_ms, item.jpeg)
-            except SessionExpiredError:
-                await _finish_expired(websocket, sessions, session)
+                state = await run_in_threadpool(
+                    sessions.process, session, item.t_ms, item.jpeg, item.arrived_at
+                )
+            except (SessionExpiredError, SessionFinishedError) as exc:
+                if session.result is not None and session.result.reason in _TIME_LIMITS:
+                    await _finish_overdue(websocket, sessions, session)
+                else:
+                    await _close_with_error(websocket, exc)
                 return
             except VeronicaError as exc:
                 await _close_with_error(websocket, exc)
@@ -349,10 +376,11 @@ async def _pump(
         receiver.cancel()
 
 
-async def _finish_expired(
+async def _finish_overdue(
     websocket: WebSocket, sessions: SessionManager, session: AuthSession
 ) -> None:
-    """The session ran out of time: the last state carries the ``session_expired`` result."""
-    final = await run_in_threadpool(sessions.expire, session)
+    """The session ran out of time (``session_expired``) or frames (``inactive``):
+    the last state carries that result."""
+    final = await run_in_threadpool(sessions.end_overdue, session)
     await _send_json(websocket, final.to_json())
     await websocket.close(code=1000)

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from veronica.api.deps import MetricsDep, ServiceDep, SessionsDep
+from veronica.api.deps import AdminDep, MetricsDep, ServiceDep, SessionsDep
 from veronica.api.errors import error_response
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["ops"])
+metrics_router = APIRouter(tags=["ops"])
+"""``/metrics`` on the main listener; left out when metrics have their own listener."""
 
 
 @router.get("/healthz")
@@ -36,8 +38,9 @@ def readyz(service: ServiceDep, sessions: SessionsDep) -> dict[str, object] | Re
     return {"status": "ready", "embedder": service.engine.model_id}
 
 
-@router.get("/metrics")
-def metrics(metrics: MetricsDep) -> Response:
-    """Prometheus text format. Serve it to the scraper only (e.g. block /metrics at
-    the proxy): it shows traffic, not secrets."""
+@metrics_router.get("/metrics")
+def metrics(_: AdminDep, metrics: MetricsDep) -> Response:
+    """Prometheus text format, for an admin key (``Authorization: Bearer``; Prometheus
+    sends one with ``authorization: {credentials_file: ...}``). It shows no secrets,
+    but traffic, decisions and timings help an attacker tune a flood or a spoof."""
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

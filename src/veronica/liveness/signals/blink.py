@@ -118,6 +118,13 @@ class BlinkSignal:
             ears = [e for _, e in self._open]
             self._baseline = float(np.percentile(ears, lim.baseline_percentile))
 
+    def dip(self, eye_aspect_ratio: float) -> float:
+        """Relative dip of ``eye_aspect_ratio`` below the current open-eye baseline
+        (0 before a baseline exists), for a frame not yet fed."""
+        if not self._baseline:
+            return 0.0
+        return max(0.0, 1.0 - eye_aspect_ratio / self._baseline)
+
     def blinked_between(self, t0: float, t1: float) -> bool:
         """Whether a blink began in [t0, t1], given in session time (as ``ChallengeStep``)."""
         c0, c1 = self._clock.to_capture(t0), self._clock.to_capture(t1)

@@ -1,5 +1,6 @@
-"""Consistency of the stream: no frozen/injected frames, one identity, one
-continuous face track, plausible timestamps, no second face.
+"""Consistency of the stream: no frozen/injected frames, a face on every
+challenge frame, one continuous face track, plausible frame times, no second
+face. (One identity across the frames is ``identity.py``.)
 
 Each part is cheap (≈ 0.1 ms per frame at 640×480, dominated by the grey
 conversion) and keeps only the previous grey frame and running counters.
@@ -15,7 +16,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.liveness.types import Check, FrameInput
-from veronica.pipeline.embed import Vector
 from veronica.pipeline.types import Box
 
 
@@ -34,13 +34,12 @@ class ConsistencyLimits:
     the measure does not depend on the face size. Nearest/linear sampling keeps
     the sensor noise that tells a camera from a still (area averaging would
     smooth it away)."""
-    min_identity_similarity: float = 0.5
-    """Minimum cosine similarity of any frame's embedding to the first one.
-    Stricter than the recognition threshold (0.40, docs/MODELS.md): frames of
-    one session share camera, light and day, so the same person measures
-    0.73–0.99 (talking-head video 0.73, simulated sessions 0.84–0.99), while
-    simulated face swaps gave -0.2–0.28 and, in 2 of 50 sessions, just over
-    0.40 (calibration seeds) — which the recognition threshold let through."""
+    max_faceless_run: int = 3
+    """Consecutive challenge frames without a face that end the track: ~0.3 s at
+    the page's 10 frames/s. The tracking mesh keeps a face through blinks and
+    the turns we ask for; a longer gap is time to swap what the camera sees."""
+    max_faceless_fraction: float = 0.1
+    """Share of challenge frames allowed without a face (dropouts add up)."""
     max_center_jump: float = 0.5
     """Largest move of the face box centre between consecutive face frames, in
     face widths. A head moving fast at 25 fps moves ≤ 0.2 widths per frame; a
@@ -87,8 +86,10 @@ class ConsistencySignal:
         self._pairs = 0
         self._frozen_pairs = 0
         self._min_diff = math.inf
-        self._reference: Vector | None = None
-        self._min_similarity = math.inf
+        self._challenge_frames = 0
+        self._faceless = 0
+        self._faceless_run = 0
+        self._max_faceless_run = 0
         self._last_box: Box | None = None
         self._max_jump = 0.0
         self._max_size_change = 1.0
@@ -105,13 +106,22 @@ class ConsistencySignal:
         if analysis.face_count > 1:
             self._max_second_face = max(self._max_second_face, analysis.second_face_ratio)
         face = analysis.face
+        if frame.session_t is not None:
+            self._update_presence(face is not None)
         grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY))
         if face is not None:
             self._update_frozen(grey, face.box)
             self._update_track(face.box)
         self._prev_grey = grey
-        if analysis.embedding is not None:
-            self._update_identity(analysis.embedding)
+
+    def _update_presence(self, present: bool) -> None:
+        self._challenge_frames += 1
+        if present:
+            self._faceless_run = 0
+            return
+        self._faceless += 1
+        self._faceless_run += 1
+        self._max_faceless_run = max(self._max_faceless_run, self._faceless_run)
 
     def _update_timing(self, t: float) -> None:
         if self._last_t is not None:
@@ -151,20 +161,9 @@ class ConsistencySignal:
         ratio = max(box.width / last.width, last.width / box.width)
         self._max_size_change = max(self._max_size_change, ratio)
 
-    def _update_identity(self, embedding: Vector) -> None:
-        if self._reference is None:
-            self._reference = embedding
-            return
-        similarity = float(np.dot(self._reference, embedding))
-        self._min_similarity = min(self._min_similarity, similarity)
-
     @property
     def frozen_fraction(self) -> float:
         return self._frozen_pairs / self._pairs if self._pairs else 0.0
-
-    @property
-    def min_identity_similarity(self) -> float | None:
-        return None if math.isinf(self._min_similarity) else self._min_similarity
 
     @property
     def mean_fps(self) -> float:
@@ -173,7 +172,7 @@ class ConsistencySignal:
     def checks(self) -> tuple[Check, ...]:
         return (
             self._frozen_check(),
-            self._identity_check(),
+            self._presence_check(),
             self._track_check(),
             self._timing_check(),
             self._second_face_check(),
@@ -190,13 +189,18 @@ class ConsistencySignal:
             fraction <= lim.max_frozen_fraction, detail,
         )  # fmt: skip
 
-    def _identity_check(self) -> Check:
-        limit = self.limits.min_identity_similarity
-        similarity = self.min_identity_similarity
-        if similarity is None:
-            # Too few embeddings to compare: nothing contradicts one identity.
-            return Check("identity", 1.0, limit, True, "not applicable: < 2 embeddings")
-        return Check("identity", similarity, limit, similarity >= limit)
+    def _presence_check(self) -> Check:
+        """``face_present``: the longest run of challenge frames without a face.
+        A recorded video (no challenge) is judged on all its frames' track."""
+        lim = self.limits
+        frames = self._challenge_frames
+        fraction = self._faceless / frames if frames else 0.0
+        ok = (
+            self._max_faceless_run <= lim.max_faceless_run and fraction <= lim.max_faceless_fraction
+        )
+        detail = f"{self._faceless}/{frames} challenge frames without a face"
+        return Check("face_present", float(self._max_faceless_run), float(lim.max_faceless_run),
+                     ok, detail)  # fmt: skip
 
     def _track_check(self) -> Check:
         lim = self.limits

@@ -16,6 +16,7 @@ import numpy as np
 
 from veronica.liveness.signals._common import SessionClock, kth_largest
 from veronica.liveness.types import Action, Check, FrameInput
+from veronica.pipeline.runner import FrameAnalysis
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,32 @@ class HeadMotionSignal:
             raise ValueError(f"{action} is not a head motion (blinks: BlinkSignal)")
         self._responses.append((action, result))
         return result
+
+    def progress(self, action: Action, c0: float, analysis: FrameAnalysis) -> float:
+        """How far ``analysis`` (a frame not yet fed) has moved towards ``action``
+        from the baseline before capture time ``c0``, as a fraction of the step's
+        limit (0 when there is no baseline or no pose). Used to embed the frames
+        that carry a response."""
+        if analysis.quality is None:
+            return 0.0
+        lim = self.limits
+        before, _ = self._window(c0, float("inf"))
+        pose = analysis.quality.pose
+        if action is Action.APPROACH:
+            base_d = [s.distance_mm for s in before if s.distance_mm is not None]
+            if not base_d or analysis.depth is None:
+                return 0.0
+            change = 1.0 - analysis.depth.distance_mm / float(np.median(base_d))
+            return change / lim.min_approach
+        if not before:
+            return 0.0
+        if action is Action.LOOK_UP:
+            return (pose.pitch - float(np.median([s.pitch for s in before]))) / lim.min_look_up_deg
+        if action in (Action.TURN_LEFT, Action.TURN_RIGHT):
+            sign = 1.0 if action is Action.TURN_LEFT else -1.0
+            base = float(np.median([s.yaw for s in before]))
+            return sign * (pose.yaw - base) / lim.min_turn_deg
+        return 0.0
 
     def _window(self, c0: float, c1: float) -> tuple[list[_Sample], list[_Sample]]:
         before = [s for s in self._samples if c0 - self.limits.baseline_s <= s.t < c0]

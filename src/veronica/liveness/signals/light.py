@@ -144,12 +144,15 @@ class LightSignal:
 
     def checks(self) -> tuple[Check, ...]:
         lim = self.limits
-        if not self._t:
-            return (Check("light_challenge", 0.0, lim.min_correlation, True, "off"),)
+        # The signal runs only when the script shows colours (``liveness/registry.py``),
+        # so too few lit frames with a face is a failure, never "not applicable".
         best = self.best_lag()
         if best is None:
             detail = f"too few light frames with a face (< {lim.min_frames})"
-            return (Check("light_challenge", 0.0, lim.min_correlation, False, detail),)
+            return (
+                Check("light_challenge", 0.0, lim.min_correlation, False, detail),
+                Check("light_lag", lim.search_lag_s, lim.max_lag_s, False, "no lag measured"),
+            )
         corr, lag = best
         lag_s = lag * self._frame_interval()
         return (

@@ -10,6 +10,7 @@ import { AppError } from './errors.js';
 
 const SESSIONS_URL = '/api/v1/auth/sessions';
 const VERIFY_URL = '/api/v1/auth/tokens/verify';
+const CONFIG_URL = '/api/v1/auth/config';
 const OPEN_TIMEOUT_MS = 5000;
 /** Consecutive failed HTTP frame posts before the connection counts as lost. */
 const MAX_NETWORK_FAILURES = 3;
@@ -62,6 +63,7 @@ const MAX_NETWORK_FAILURES = 3;
  * @property {string | null} [username] 1:1 verification; none → 1:N
  * @property {string | null} [enrollmentToken] enroll through a link
  * @property {boolean} light false: the person opted out of the colour challenge
+ *   (only offered when the service's light policy is `optional`)
  * @property {string | null} [returnTo] where the relying site wants the person back
  */
 
@@ -112,13 +114,31 @@ async function postJson(url, body) {
  */
 export async function createSession({ username = null, enrollmentToken = null, light, returnTo = null }) {
   /** @type {Record<string, unknown>} */
-  const body = { username: username || null, enrollment_token: enrollmentToken || null, light };
+  const body = { username: username || null, enrollment_token: enrollmentToken || null };
+  // Only an opt-out is sent: otherwise the service's own policy applies.
+  if (light === false) body.light = false;
   if (returnTo) body.return_to = returnTo;
   const { data, response } = await postJson(SESSIONS_URL, body);
   const session = /** @type {Session} */ (data);
   const serverNow = Date.parse(response.headers.get('Date') ?? '') || Date.now();
   const ttlMs = Date.parse(session.expires_at) - serverNow;
   return { session, deadlineMs: performance.now() + (Number.isFinite(ttlMs) ? ttlMs : 0) };
+}
+
+/**
+ * What the service tells a page before a session: its light policy
+ * (`required`, `optional` or `off`).
+ * @returns {Promise<{light_challenge: 'required' | 'optional' | 'off'}>}
+ */
+export async function fetchConfig() {
+  let response;
+  try {
+    response = await fetch(CONFIG_URL, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+  } catch (error) {
+    throw new AppError('network', String(error));
+  }
+  if (!response.ok) throw await responseError(response);
+  return response.json();
 }
 
 /**

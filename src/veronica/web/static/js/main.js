@@ -11,7 +11,7 @@
  * @module main
  */
 
-import { createSession, SessionConnection, verifyToken } from './api.js';
+import { createSession, fetchConfig, SessionConnection, verifyToken } from './api.js';
 import { AppError, asAppError } from './errors.js';
 import { FrameCapturer, FrameProcessor } from './frames.js';
 import { Catalogue, FALLBACK, loadCatalogue, pickLanguage, translateDocument } from './i18n.js';
@@ -105,6 +105,9 @@ class CaptureFlow {
     this.returnTo = params.get('return_to');
     this.form = /** @type {HTMLFormElement} */ (byTestId('start-form'));
     this.noFlash = /** @type {HTMLInputElement} */ (byTestId('no-flash'));
+    this.flashWarning = byTestId('flash-warning');
+    /** The service's light policy; until it is known, no opt-out is offered. */
+    this.lightPolicy = 'required';
     this.switchButton = /** @type {HTMLButtonElement} */ (byTestId('camera-switch'));
     this.retryButton = /** @type {HTMLButtonElement} */ (byTestId('retry-button'));
     this.backButton = /** @type {HTMLButtonElement} */ (byTestId('back-button'));
@@ -147,6 +150,13 @@ class CaptureFlow {
 
   init() {
     this.noFlash.checked = localStorage.getItem(NO_FLASH_KEY) === '1';
+    this.showLightPolicy();
+    fetchConfig()
+      .then((config) => {
+        this.lightPolicy = config.light_challenge;
+        this.showLightPolicy();
+      })
+      .catch((error) => console.error(error));
     this.noFlash.addEventListener('change', () => {
       localStorage.setItem(NO_FLASH_KEY, this.noFlash.checked ? '1' : '0');
     });
@@ -170,6 +180,14 @@ class CaptureFlow {
       history.replaceState(null, '', withLang(location.pathname));
       if (!this.enrollmentToken) this.fail(new AppError('enrollment_link_invalid'));
     }
+  }
+
+  /** The opt-out only where the service allows it; no warning when no colours show. */
+  showLightPolicy() {
+    mark('lightPolicy', this.lightPolicy);
+    this.flashWarning.hidden = this.lightPolicy === 'off';
+    const optOut = this.noFlash.closest('label');
+    if (optOut) optOut.hidden = this.lightPolicy !== 'optional';
   }
 
   /**
@@ -204,7 +222,7 @@ class CaptureFlow {
       const { session, deadlineMs } = await createSession({
         username: username instanceof HTMLInputElement ? username.value.trim() : null,
         enrollmentToken: this.page === 'enroll' ? this.enrollmentToken : null,
-        light: !this.noFlash.checked,
+        light: !(this.lightPolicy === 'optional' && this.noFlash.checked),
         returnTo: this.returnTo,
       });
       if (stale()) return;
@@ -271,6 +289,7 @@ class CaptureFlow {
   showPositioning(state) {
     if (this.state !== 'positioning') this.go('positioning');
     const [first, second] = state.hints ?? [];
+    mark('hint', first ?? null);
     if (first) this.status.instruct(this.message('hint', first, 'status.positioning'));
     else this.status.instruct(this.t(state.placed ? 'status.placed' : 'status.positioning'));
     this.status.hint(second ? this.message('hint', second, 'status.positioning') : '');
@@ -278,6 +297,7 @@ class CaptureFlow {
 
   /** @param {State} state */
   showChallenge(state) {
+    mark('hint', null);
     const entering = this.state !== 'challenge';
     if (entering) {
       this.go('challenge');
@@ -376,6 +396,7 @@ class CaptureFlow {
     this.switchButton.hidden = true;
     mark('placed', null);
     mark('action', null);
+    mark('hint', null);
   }
 }
 

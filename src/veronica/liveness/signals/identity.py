@@ -1,0 +1,145 @@
+"""Identity across the session: every embedded frame shows the same person.
+
+The session embeds frames the server picks after they arrive (a cryptographic
+draw) plus every frame that carries a challenge response (``sampling.py``), so
+a client cannot know which frames will be compared: showing the victim on some
+frames while another person performs the challenges ("liveness by proxy")
+puts both faces among the samples. Each sample is compared with the session's
+reference (its first frontal sample, taken while positioning); frames during
+turns, look-ups and blinks are compared with a lower, measured limit because
+the embedder is less stable off-pose. The samples themselves (embedding, pose,
+quality) go to the decision: recognition uses the best frontal ones and checks
+every one against the recognised user.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from veronica.liveness.types import Check, FrameInput
+from veronica.pipeline.embed import Vector
+
+
+@dataclass(frozen=True)
+class IdentityLimits:
+    min_similarity: float = 0.5
+    """Cosine similarity of a frontal, open-eyed sample to the session's reference.
+    Frames of one session share camera, light and day: in the talking-head clip
+    no frame falls below 0.62 against its first frame (simulated sessions
+    0.84–0.99), while a stranger's frame exceeds 0.50 with probability ~2.5e-4
+    whatever the pose (LFW View 1; docs/MODELS.md, "Identity under pose and
+    blinks")."""
+    min_similarity_posed: float = 0.45
+    """The same for a posed sample (turned, looking up, eyes closing). The clip's
+    closed-eye and turned frames keep ≥ 0.62 (the lowest genuine frame of all);
+    a stranger passes 0.45 with probability ~1e-3 per frame (the p99.9 of
+    different-person LFW pairs at every pose, same table). A little lower than
+    the frontal limit because the clip is one person (thin evidence), and a
+    proxy attacker's responses are several posed frames that must each pass."""
+    posed_yaw_deg: float = 12.0
+    posed_pitch_deg: float = 10.0
+    """A sample is posed when its head pose is at least this far from frontal
+    (the positioning gate lets frames within these through as frontal)."""
+    open_eye_aspect_ratio: float = 0.18
+    """Below this eye aspect ratio a sample is posed (a closing eye); open eyes
+    measure 0.2–0.4 (``pipeline/quality.py``)."""
+    min_samples: int = 4
+    """Fewer embedded frames than this is a failure, never "not applicable":
+    a session of ~100 frames draws about 30."""
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One embedded frame, as recognition needs it."""
+
+    t: float
+    embedding: Vector
+    quality: float
+    yaw_deg: float
+    pitch_deg: float
+    posed: bool
+    lit: bool
+    """A colour was shown (the skin is tinted): recognition prefers unlit samples."""
+    similarity: float
+    """To the session's reference (1.0 for the reference itself)."""
+
+
+class IdentitySignal:
+    name = "identity"
+
+    def __init__(self, limits: IdentityLimits | None = None) -> None:
+        self.limits = limits or IdentityLimits()
+        self._reference: Vector | None = None
+        self._samples: list[FaceSample] = []
+        self._pending: list[FrameInput] = []
+
+    @property
+    def samples(self) -> tuple[FaceSample, ...]:
+        return tuple(self._samples)
+
+    def is_posed(self, yaw_deg: float, pitch_deg: float, eye_aspect_ratio: float) -> bool:
+        lim = self.limits
+        return (
+            abs(yaw_deg) >= lim.posed_yaw_deg
+            or abs(pitch_deg) >= lim.posed_pitch_deg
+            or eye_aspect_ratio < lim.open_eye_aspect_ratio
+        )
+
+    def update(self, frame: FrameInput) -> None:
+        analysis = frame.analysis
+        if analysis.embedding is None or analysis.quality is None:
+            return
+        pose = analysis.quality.pose
+        posed = self.is_posed(pose.yaw, pose.pitch, analysis.quality.eye_aspect_ratio)
+        if self._reference is None:
+            if posed:
+                # Held until a frontal sample sets the reference (a posed first
+                # sample would make a poor reference).
+                self._pending.append(frame)
+                return
+            self._reference = analysis.embedding
+            self._add(frame, analysis.embedding, posed)
+            for held in self._pending:
+                if held.analysis.embedding is not None:
+                    self._add(held, held.analysis.embedding, posed=True)
+            self._pending.clear()
+            return
+        self._add(frame, analysis.embedding, posed)
+
+    def _add(self, frame: FrameInput, embedding: Vector, posed: bool) -> None:
+        assert self._reference is not None and frame.analysis.quality is not None
+        pose = frame.analysis.quality.pose
+        self._samples.append(
+            FaceSample(
+                t=frame.t,
+                embedding=embedding,
+                quality=frame.analysis.quality_score,
+                yaw_deg=pose.yaw,
+                pitch_deg=pose.pitch,
+                posed=posed,
+                lit=frame.light is not None,
+                similarity=float(np.dot(self._reference, embedding)),
+            )
+        )
+
+    def limit_for(self, sample: FaceSample) -> float:
+        return self.limits.min_similarity_posed if sample.posed else self.limits.min_similarity
+
+    def checks(self) -> tuple[Check, ...]:
+        lim = self.limits
+        count = len(self._samples) + len(self._pending)
+        if self._reference is None or len(self._samples) < lim.min_samples:
+            detail = f"{count} embedded frames (need {lim.min_samples}, one of them frontal)"
+            return (Check("identity", 0.0, lim.min_similarity, False, detail),)
+        weakest = min(self._samples, key=lambda s: s.similarity - self.limit_for(s))
+        limit = self.limit_for(weakest)
+        posed = sum(s.posed for s in self._samples)
+        detail = (
+            f"{len(self._samples)} samples ({posed} posed); weakest at t={weakest.t:.2f} s"
+            f"{' (posed)' if weakest.posed else ''}"
+        )
+        value = weakest.similarity if math.isfinite(weakest.similarity) else -1.0
+        return (Check("identity", value, limit, value >= limit, detail),)

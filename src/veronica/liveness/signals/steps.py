@@ -1,0 +1,61 @@
+"""The challenge steps: each action of the script judged in its own window.
+
+Head turns, look-ups and approaches come from ``HeadMotionSignal``, blinks from
+``BlinkSignal``; this signal owns both and turns them into one check per step
+(``challenge_<n>_<action>``). Windows are in session time, which is server
+time since the challenge phase began: a response that arrives after its
+window does not count, whatever the client claims.
+"""
+
+from __future__ import annotations
+
+from veronica.liveness.signals.blink import BlinkLimits, BlinkSignal
+from veronica.liveness.signals.head_motion import HeadMotionLimits, HeadMotionSignal
+from veronica.liveness.types import Action, Check, FrameInput, SessionScript
+from veronica.pipeline.runner import FrameAnalysis
+
+
+class ChallengeSteps:
+    name = "challenge"
+
+    def __init__(self, script: SessionScript, head: HeadMotionLimits, blink: BlinkLimits) -> None:
+        self.script = script
+        self.head = HeadMotionSignal(head)
+        self.blink = BlinkSignal(blink)
+
+    def update(self, frame: FrameInput) -> None:
+        self.head.update(frame)
+        self.blink.update(frame)
+
+    def progress(self, t: float, session_t: float, analysis: FrameAnalysis) -> float:
+        """How far a frame at ``t`` (session time ``session_t``), not yet fed, has
+        gone towards the step due then, as a fraction of that step's limit;
+        0 when no step is due."""
+        for step in self.script.challenges:
+            if not step.start_s <= session_t <= step.end_s:
+                continue
+            if step.action is Action.BLINK:
+                if analysis.quality is None:
+                    return 0.0
+                dip = self.blink.dip(analysis.quality.eye_aspect_ratio)
+                return dip / self.blink.limits.min_dip
+            start = t - (session_t - step.start_s)
+            return self.head.progress(step.action, start, analysis)
+        return 0.0
+
+    def checks(self) -> tuple[Check, ...]:
+        checks = []
+        for i, step in enumerate(self.script.challenges):
+            name = f"challenge_{i + 1}_{step.action.value}"
+            if step.action is Action.BLINK:
+                done = self.blink.blinked_between(step.start_s, step.end_s)
+                dip = self.blink.deepest_between(step.start_s, step.end_s)
+                limit = self.blink.limits.min_dip
+                checks.append(Check(name, dip, limit, done, "deepest eye-aspect-ratio dip"))
+            else:
+                r = self.head.response(step.action, step.start_s, step.end_s)
+                checks.append(Check(name, r.value, r.limit, r.done, r.detail))
+        if not checks:
+            # A challenge session always has steps; none means nothing was asked.
+            return (Check("challenge", 0.0, 1.0, False, "no challenge steps"),)
+        return tuple(checks)

@@ -1,0 +1,51 @@
+"""Which frames are embedded: a random draw plus every response frame."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from veronica.liveness.challenges import ChallengeLimits, plan_script
+from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.sampling import EmbeddingSampler, SamplingLimits
+from veronica.liveness.types import Action
+
+
+def test_the_draw_hits_at_its_probability() -> None:
+    sampler = EmbeddingSampler(SamplingLimits(embed_probability=0.3), random.Random(7))
+    hits = sum(sampler.draw() for _ in range(10_000))
+    assert 2800 < hits < 3200
+
+
+def test_the_service_draws_from_a_cryptographic_rng() -> None:
+    import secrets
+
+    sampler = EmbeddingSampler(SamplingLimits())
+    assert isinstance(sampler._rng, secrets.SystemRandom)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.1, 1.5])
+def test_limits_are_validated(bad: float) -> None:
+    with pytest.raises(ValueError):
+        SamplingLimits(embed_probability=bad)
+    with pytest.raises(ValueError):
+        SamplingLimits(response_fraction=bad)
+
+
+def test_the_opt_out_script_has_more_actions_and_a_blink() -> None:
+    policy = LivenessPolicy().without_light()
+    low, high = policy.opt_out_actions
+    for seed in range(200):
+        script = plan_script(policy.challenges, random.Random(seed))
+        assert not script.light
+        assert low <= len(script.challenges) <= high
+        actions = [s.action for s in script.challenges]
+        assert Action.BLINK in actions
+        assert all(a != b for a, b in itertools.pairwise(actions))
+
+
+def test_require_blink_needs_blink_among_the_actions() -> None:
+    with pytest.raises(ValueError):
+        ChallengeLimits(require_blink=True, actions=(Action.TURN_LEFT, Action.TURN_RIGHT))
