@@ -1141,6 +1141,7 @@ def test_liveness_check_real_video_and_its_frozen_copy(cli: Cli, shared_data: Pa
         (("--suite", "simulated", "--labels", "x.csv", "--root", "."), "either --labels"),
         (("--suite", "real"), "unknown suite"),
         (("--labels", "x.csv"), "needs --root"),
+        (("--suite", "simulated", "--species", "hologram"), "unknown species hologram"),
     ],
 )
 def test_eval_pad_option_errors(cli: Cli, args: tuple[str, ...], message: str) -> None:
@@ -1169,3 +1170,17 @@ def test_eval_pad_simulated_suite(cli: Cli) -> None:
     }  # fmt: skip
     assert data["apcer"] == max(data["apcer_by_species"].values())
     assert 0.0 <= data["bpcer"] <= 1.0
+    assert data["light_challenge"] is True
+
+
+@pytest.mark.slow
+def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
+    report = cli.tmp_path / "suite.json"
+    result = cli(
+        "eval", "pad", "--suite", "simulated", "--sessions", "1", "--no-light",
+        "--species", "screen_replay_late", "--json", report,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["light_challenge"] is False and data["policy"].startswith("opt-out")
+    assert set(data["apcer_by_species"]) == {"screen_replay_late"}

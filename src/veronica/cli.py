@@ -724,6 +724,10 @@ def eval_pad(
             help="Suite: the light challenge runs (--no-light: the opt-out's compensating script)."
         ),
     ] = True,
+    species: Annotated[
+        list[str] | None,
+        typer.Option(help="Suite: only these species (repeat; 'genuine' is always run)."),
+    ] = None,
     plot: Annotated[
         Path | None, typer.Option(help="Suite: write a DET plot (PNG) of the session scores.")
     ] = None,
@@ -770,11 +774,18 @@ def eval_pad(
             from veronica.liveness.policy import LivenessPolicy
 
             start = time.perf_counter()
+            from veronica.simulation import SPECIES
+
+            unknown = sorted(set(species or ()) - set(SPECIES) - {"genuine"})
+            if unknown:
+                fail(f"unknown species {', '.join(unknown)}; expected {', '.join(SPECIES)}")
+            chosen = tuple(s for s in SPECIES if not species or s in species)
             outcomes = run_suite(
                 config,
                 LivenessPolicy().for_light(light),
                 sessions,
                 seed,
+                species=("genuine", *chosen),
                 fps=fps,
                 workers=workers,
                 progress=tick,
@@ -853,10 +864,8 @@ def eval_adversary(
     Enrolls its own simulated users through the admin API and deletes them after."""
     from rich.progress import Progress
 
-    try:
-        from veronica.simulation.adversary import AdversaryConfig, check_attacks, run_adversary
-    except ImportError as exc:  # httpx is a development dependency
-        fail(f"the adversary needs the package {exc.name!r} (pip install httpx)", EXIT_SETUP)
+    from veronica.simulation.adversary import AdversaryConfig, check_attacks, run_adversary
+
     with reported_errors():
         names = check_attacks(attack or [])
         config = AdversaryConfig(

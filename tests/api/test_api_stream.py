@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,9 @@ from api_support import (
     drive_ws,
     enroll_photos,
     genuine_actor,
+    make_settings,
+    manager,
+    running,
     server_session,
     start,
     ws_frame,
@@ -25,6 +29,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from support import face_path
+from veronica.pipeline.engine import FaceEngine
 
 STREAM = "/api/v1/auth/sessions/{}/stream"
 
@@ -151,6 +156,24 @@ def test_expired_during_the_stream_ends_with_a_result(api: TestClient, clock: Fa
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
         assert closed.value.code == 1000
+
+
+def test_a_stream_whose_frames_stop_ends_inactive(tmp_path: Path, face_engine: FaceEngine) -> None:
+    """The real clock and a 1 s idle limit: the server ends the session by itself
+    and says so in a final state, without waiting for the TTL."""
+    settings = make_settings(tmp_path / "d", idle_timeout_s=1.0)
+    with running(settings, face_engine) as client:
+        created = start(client)
+        with connect(client, created) as ws:
+            hello(ws, created)
+            ws.send_bytes(ws_frame(0.0, blank_jpeg()))
+            assert ws.receive_json()["result"] is None
+            final = ws.receive_json()  # nothing more is sent: the idle limit ends it
+            assert final["result"]["reason"] == "inactive"
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_text()
+            assert closed.value.code == 1000
+        assert manager(client).active_count() == 0
 
 
 def test_finished_session_cannot_be_streamed_again(api: TestClient) -> None:

@@ -22,12 +22,12 @@ from veronica.evaluation.fmr import (
     DEFAULT_GRID,
     EmbeddedSet,
     IdentityImage,
-    clopper_pearson,
     half_of,
     run_fmr,
     score_all_pairs,
 )
 from veronica.evaluation.identification import simulate_direction
+from veronica.evaluation.intervals import clopper_pearson
 from veronica.pipeline.engine import FaceEngine
 
 PEOPLE = {"alex_lacamoire": 3, "biden": 2, "obama": 3, "rose_leslie": 2}

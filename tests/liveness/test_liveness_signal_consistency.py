@@ -128,3 +128,21 @@ def test_second_face_fails(video: tuple[FrameInput, ...]) -> None:
 def test_limits_are_taken_from_the_constructor(video: tuple[FrameInput, ...]) -> None:
     strict = ConsistencyLimits(max_gap_s=0.01)
     assert not by_name(run(ConsistencySignal(strict), video))["timing"].passed
+
+
+def test_a_slow_server_does_not_fail_a_client_that_keeps_pace(
+    video: tuple[FrameInput, ...],
+) -> None:
+    # Frames 0.7 s apart on arrival because the server took 0.65 s per answer; the
+    # client itself waited 50 ms after each answer.
+    slow = [replace(f, t=i * 0.7, wait_s=0.05) for i, f in enumerate(video[:20])]
+    check = by_name(run(ConsistencySignal(), slow))["timing"]
+    assert check.value == pytest.approx(0.05) and "gap" not in check.detail
+    # A client that holds a frame back 0.8 s after the answer is a gap, whatever
+    # the server did.
+    held = [
+        replace(f, t=i * 0.1, wait_s=0.8 if i == 10 else 0.05) for i, f in enumerate(video[:20])
+    ]
+    held[10:] = [replace(f, t=f.t + 0.8) for f in held[10:]]
+    check = by_name(run(ConsistencySignal(), held))["timing"]
+    assert not check.passed and "gap 0.80" in check.detail

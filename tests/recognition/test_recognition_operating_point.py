@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from veronica.errors import BadInputError, ConfigurationError, GalleryTooLargeError
-from veronica.evaluation.fmr import clopper_pearson
+from veronica.evaluation.intervals import clopper_pearson
 from veronica.recognition.operating_point import (
     CalibrationMissingError,
     CalibrationTable,

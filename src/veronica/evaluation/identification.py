@@ -38,13 +38,13 @@ from veronica.evaluation.fmr import (
     HALF_RULE,
     EmbeddedSet,
     ProgressFn,
-    clopper_pearson,
     embed_identity_images,
     half_of,
     list_identity_images,
     score_all_pairs,
     table_rows,
 )
+from veronica.evaluation.intervals import clopper_pearson
 from veronica.pipeline.engine import FaceEngine
 from veronica.recognition.operating_point import (
     TABLE_FORMAT,

@@ -39,10 +39,10 @@ from veronica.evaluation.fmr import (
     EmbeddedSet,
     IdentityImage,
     ProgressFn,
-    clopper_pearson,
     embed_identity_images,
     list_identity_images,
 )
+from veronica.evaluation.intervals import clopper_pearson
 from veronica.evaluation.people import read_identities
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import FrameAnalysis

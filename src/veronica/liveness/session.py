@@ -150,12 +150,17 @@ class LivenessSession:
         return bool(self.script.light)
 
     def update(
-        self, t: float, bgr: NDArray[np.uint8], claimed: float | None = None
+        self,
+        t: float,
+        bgr: NDArray[np.uint8],
+        claimed: float | None = None,
+        wait_s: float | None = None,
     ) -> SessionState:
         """Feed one frame that arrived at ``t`` seconds on the server's clock.
         ``claimed``: the client's capture time in seconds, checked against ``t``
         and never used otherwise (None for a recorded video, whose frame times
-        are ``t``)."""
+        are ``t``). ``wait_s``: server time from the previous answer to this
+        frame's arrival (``FrameInput.wait_s``), when the caller knows it."""
         if self._decision is not None:
             return SessionState(Phase.DECIDED, decision=self._decision)
         n = self._n
@@ -166,8 +171,8 @@ class LivenessSession:
         if self._clock.drifted:
             return self._finish()
         if self._phase is Phase.POSITIONING:
-            return self._position(t, bgr)
-        return self._challenge(t, bgr)
+            return self._position(t, bgr, wait_s)
+        return self._challenge(t, bgr, wait_s)
 
     def _analyze(self, bgr: NDArray[np.uint8], gate: bool) -> FrameAnalysis:
         # Every n-th frame the static detector (several faces) replaces the
@@ -204,11 +209,11 @@ class LivenessSession:
         for active in self._signals:
             active.signal.update(frame)
 
-    def _position(self, t: float, bgr: NDArray[np.uint8]) -> SessionState:
+    def _position(self, t: float, bgr: NDArray[np.uint8], wait_s: float | None) -> SessionState:
         # Samples from positioning too: the identity check must see the face that
         # was placed in the oval, or a swap after positioning goes unnoticed.
         analysis = self._sample(self._analyze(bgr, gate=True), t, None)
-        self._feed(FrameInput(t=t, bgr=bgr, analysis=analysis))
+        self._feed(FrameInput(t=t, bgr=bgr, analysis=analysis, wait_s=wait_s))
         placement = place(analysis, self.oval, self.policy.positioning)
         self._n.held = self._n.held + 1 if placement.ok else 0
         assert self._n.start_t is not None
@@ -223,7 +228,7 @@ class LivenessSession:
             )
         return SessionState(Phase.POSITIONING, hints=placement.hints)
 
-    def _challenge(self, t: float, bgr: NDArray[np.uint8]) -> SessionState:
+    def _challenge(self, t: float, bgr: NDArray[np.uint8], wait_s: float | None) -> SessionState:
         n = self._n
         if n.challenge_t0 is None:
             n.challenge_t0 = t
@@ -232,7 +237,13 @@ class LivenessSession:
         light = self.script.light_at(session_t)
         analysis = self._sample(self._analyze(bgr, gate=False), t, session_t)
         frame = FrameInput(
-            t=t, bgr=bgr, analysis=analysis, session_t=session_t, action=action, light=light
+            t=t,
+            bgr=bgr,
+            analysis=analysis,
+            session_t=session_t,
+            action=action,
+            light=light,
+            wait_s=wait_s,
         )
         self._feed(frame)
         if self.mode is Mode.CHALLENGE and session_t >= self._end_s:

@@ -126,6 +126,10 @@ class FrameInput:
     """The challenge action due at this frame, if any."""
     light: RGB | None = None
     """The colour the page is showing at this frame, if any."""
+    wait_s: float | None = None
+    """Server time from the answer to the previous frame to this frame's arrival:
+    the client's own part of the frame interval (a stop-and-wait client sends
+    the next frame after the answer). None when unknown (recorded videos)."""
 
 
 MARGIN_SCALE_FLOOR = 1e-3

@@ -2,7 +2,11 @@
 
 Time: everything that matters runs on the server's clock (``clock``): the TTL,
 the idle limits, and each frame's arrival time, which is the liveness session's
-clock. The client's claimed capture time is only checked against it.
+clock. The client's claimed capture time is only checked against it. The clock
+is the wall clock (``time.time``), not the process's monotonic one: it is the
+clock a session can keep when its state outlives one process (a shared store,
+several instances); NTP slews it smoothly, and a step in the middle of a session
+fails that session as ``clock_drift`` rather than passing it.
 
 Admission: a session holds a slot (and a Face Mesh graph) while it streams.
 One that gets no frame within ``first_frame_timeout_s`` of its creation, or
@@ -268,7 +272,9 @@ class SessionManager:
             assert liveness is not None  # open sessions have one
             # Arrival times never go back, even if two frames were stamped out of order.
             arrival = max(arrival, session.last_arrival or arrival)
-            state = liveness.update(arrival - session.created_at, bgr, claimed=t)
+            answered = session.last_answer_at
+            wait = max(0.0, arrival - answered) if answered is not None else None
+            state = liveness.update(arrival - session.created_at, bgr, claimed=t, wait_s=wait)
             session.last_t = t
             session.last_arrival = arrival
             session.frames += 1
@@ -294,6 +300,7 @@ class SessionManager:
             )
             if result is not None:
                 self._on_result(result)
+            session.last_answer_at = self.clock()
             return session.state
         finally:
             session.lock.release()

@@ -57,6 +57,9 @@ class AuthSession:
     """Claimed capture time of the last frame (client clock, seconds)."""
     last_arrival: float | None = None
     """Arrival time of the last frame (server clock)."""
+    last_answer_at: float | None = None
+    """When the last frame's answer was ready (server clock): the client's wait
+    for the next frame starts there."""
     placed_ever: bool = False
     frames: int = 0
     recent_frames: deque[bytes] = field(default_factory=lambda: deque(maxlen=3))

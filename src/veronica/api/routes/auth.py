@@ -339,9 +339,11 @@ async def _pump(
             try:
                 item = await asyncio.wait_for(mailbox.get(), remaining + IDLE_GRACE_S)
             except TimeoutError:
-                # No frame until the TTL or the idle limit: the session ends there.
-                await _finish_overdue(websocket, sessions, session)
-                return
+                # No frame until the TTL or the idle limit: the session ends there
+                # (unless the clock says it is not due yet: then wait again).
+                if await _finish_overdue(websocket, sessions, session):
+                    return
+                continue
             if isinstance(item, _Closed):
                 return
             if isinstance(item, _Bad):
@@ -353,7 +355,7 @@ async def _pump(
                 )
             except (SessionExpiredError, SessionFinishedError) as exc:
                 if session.result is not None and session.result.reason in _TIME_LIMITS:
-                    await _finish_overdue(websocket, sessions, session)
+                    await _send_final(websocket, session)
                 else:
                     await _close_with_error(websocket, exc)
                 return
@@ -378,9 +380,16 @@ async def _pump(
 
 async def _finish_overdue(
     websocket: WebSocket, sessions: SessionManager, session: AuthSession
-) -> None:
-    """The session ran out of time (``session_expired``) or frames (``inactive``):
-    the last state carries that result."""
+) -> bool:
+    """End the session if it ran out of time (``session_expired``) or frames
+    (``inactive``) and send that final state; False if it was not due."""
     final = await run_in_threadpool(sessions.end_overdue, session)
-    await _send_json(websocket, final.to_json())
+    if final.result is None:
+        return False
+    await _send_final(websocket, session)
+    return True
+
+
+async def _send_final(websocket: WebSocket, session: AuthSession) -> None:
+    await _send_json(websocket, session.state.to_json())
     await websocket.close(code=1000)

@@ -52,8 +52,11 @@ class ConsistencyLimits:
     """Plausible capture rates (median frame interval). Outside them the stream
     is not a live webcam feed as the client promised."""
     max_gap_s: float = 0.5
-    """Longest allowed interval between frames: a longer gap leaves room to swap
-    what the camera sees."""
+    """Longest allowed wait between frames: a longer gap leaves room to swap what
+    the camera sees. Measured from the server's answer to the previous frame to
+    this frame's arrival when the web layer knows it (``FrameInput.wait_s``),
+    so that a slow server does not fail a client that keeps pace with it;
+    otherwise between arrivals."""
     max_second_face_ratio: float = 0.5
     """Area of another face relative to the chosen one that fails the session
     (as login's ``AnalysisOptions.max_second_face_ratio``): a face half the size
@@ -101,7 +104,7 @@ class ConsistencySignal:
         self._max_second_face = 0.0
 
     def update(self, frame: FrameInput) -> None:
-        self._update_timing(frame.t)
+        self._update_timing(frame.t, frame.wait_s)
         analysis = frame.analysis
         if analysis.face_count > 1:
             self._max_second_face = max(self._max_second_face, analysis.second_face_ratio)
@@ -123,7 +126,7 @@ class ConsistencySignal:
         self._faceless_run += 1
         self._max_faceless_run = max(self._max_faceless_run, self._faceless_run)
 
-    def _update_timing(self, t: float) -> None:
+    def _update_timing(self, t: float, wait_s: float | None) -> None:
         if self._last_t is not None:
             dt = t - self._last_t
             if dt <= 0:
@@ -131,7 +134,8 @@ class ConsistencySignal:
             else:
                 self._intervals += 1
                 self._interval_sum += dt
-                self._max_gap = max(self._max_gap, dt)
+                gap = dt if wait_s is None else min(dt, wait_s)
+                self._max_gap = max(self._max_gap, gap)
         self._last_t = t
 
     def _update_frozen(self, grey: NDArray[np.uint8], box: Box) -> None:
