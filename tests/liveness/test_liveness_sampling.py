@@ -14,9 +14,12 @@ from veronica.liveness.types import Action
 
 
 def test_the_draw_hits_at_its_probability() -> None:
-    sampler = EmbeddingSampler(SamplingLimits(embed_probability=0.3), random.Random(7))
+    limits = SamplingLimits(embed_probability=0.3, positioning_probability=0.6)
+    sampler = EmbeddingSampler(limits, random.Random(7))
     hits = sum(sampler.draw() for _ in range(10_000))
     assert 2800 < hits < 3200
+    placing = sum(sampler.draw(positioning=True) for _ in range(10_000))
+    assert 5800 < placing < 6200
 
 
 def test_the_service_draws_from_a_cryptographic_rng() -> None:
@@ -32,6 +35,8 @@ def test_limits_are_validated(bad: float) -> None:
         SamplingLimits(embed_probability=bad)
     with pytest.raises(ValueError):
         SamplingLimits(response_fraction=bad)
+    with pytest.raises(ValueError):
+        SamplingLimits(positioning_probability=bad)
 
 
 def test_the_opt_out_script_has_more_actions_and_a_blink() -> None:

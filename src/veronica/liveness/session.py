@@ -198,7 +198,7 @@ class LivenessSession:
         )
         # The draw happens for every frame, so whether it hits does not depend on
         # (and says nothing about) the response rule.
-        drawn = self._sampler.draw()
+        drawn = self._sampler.draw(positioning=session_t is None)
         if not (response or drawn):
             return analysis
         self._n.embedded += 1
