@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from support import face_path
-from veronica.liveness.challenges import ChallengeLimits, plan_script
+from veronica.liveness.challenges import plan_script
+from veronica.liveness.policy import LivenessPolicy
 from veronica.simulation.attacks import make_actor
 from veronica.simulation.scripts import Timeline, random_script
 from veronica.simulation.video import Y4M_HEADER, simulate_to_file, write_video
@@ -73,7 +74,7 @@ def test_simulate_to_file_writes_timeline(tmp_path: Path) -> None:
 def test_simulate_to_file_follows_a_fixed_challenge_seed(tmp_path: Path) -> None:
     # What a test-environment server with VERONICA_CHALLENGE_SEED=7 and the light
     # challenge switched off will ask for, step for step.
-    expected = plan_script(ChallengeLimits(light=False), random.Random(7))
+    expected = plan_script(LivenessPolicy().for_light(False).challenges, random.Random(7))
     out = tmp_path / "fixed.y4m"
     meta = simulate_to_file(
         "genuine", 1, out, duration_s=0.2, photos=PHOTOS, challenge_seed=7, light=False,

@@ -41,6 +41,10 @@ OTHER_SERVER_CODES = {
     "not_ready",
 }
 
+TOOL_MODULES = ("veronica.simulation", "veronica.evaluation")
+"""Command-line tools (the attacker harness, evaluations): their errors reach a
+terminal, never the pages."""
+
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -51,7 +55,8 @@ def server_error_codes() -> set[str]:
     pending = [VeronicaError]
     while pending:
         cls = pending.pop()
-        codes.add(cls.code)
+        if not cls.__module__.startswith(TOOL_MODULES):
+            codes.add(cls.code)
         pending.extend(cls.__subclasses__())
     return codes - ADMIN_ONLY_CODES
 
