@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODELS_STAMP := var/models/.fetched
 
-.PHONY: run test lint typecheck pytest install models system-deps bench lock clean
+.PHONY: run test lint typecheck pytest install models system-deps bench lock clean cluster
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || \
@@ -30,6 +30,11 @@ models: $(MODELS_STAMP)
 # serve` without --dev refuses to start until the production settings are there.
 run: $(MODELS_STAMP)
 	$(BIN)/veronica serve --dev
+
+# nginx (TLS) in front of several production-mode instances on PostgreSQL and Redis,
+# on this machine (docs/DEPLOY.md); `scripts/cluster.sh down` stops it.
+cluster: $(MODELS_STAMP)
+	bash scripts/cluster.sh up
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

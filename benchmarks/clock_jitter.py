@@ -94,7 +94,14 @@ class DelayProxy:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        async def shut() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.loop.stop()
+
+        self.loop.call_soon_threadsafe(lambda: self.loop.create_task(shut()))
         self.thread.join(10)
 
     def _run(self) -> None:
@@ -136,6 +143,8 @@ class DelayProxy:
 class Sample:
     path: str
     state: str
+    reason: str | None
+    failed: tuple[str, ...]
     spread_s: float | None
     max_gap_s: float | None
 
@@ -159,7 +168,7 @@ def measure(
     checks = {c.name: c for c in (record.event.checks if record else ())}
     spread = checks["clock_drift"].value if "clock_drift" in checks else None
     gap = checks["timing"].value if "timing" in checks else None
-    return Sample(path.name, outcome.state, spread, gap)
+    return Sample(path.name, outcome.state, outcome.reason, outcome.failed_checks, spread, gap)
 
 
 def summary(samples: list[Sample]) -> list[list[str]]:

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import shlex
+import ssl
 import statistics
 import struct
 import subprocess
@@ -236,8 +237,10 @@ async def one_session(
     transport: str,
     tally: Tally,
     stop: asyncio.Event,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    """Create a session and feed it frames until it is decided (or the run stops)."""
+    """Create a session and feed it frames until it is decided (or the run stops).
+    ``ssl_context``: for an ``https://`` server (the stream is then ``wss://``)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
     from websockets.typing import Origin
@@ -302,7 +305,7 @@ async def one_session(
             await asyncio.sleep(max(0.0, sent + min_interval - time.monotonic()))
         return
 
-    ws_url = url.replace("http://", "ws://") + body["stream_url"]
+    ws_url = url.replace("https://", "wss://").replace("http://", "ws://") + body["stream_url"]
     try:
         async with connect(
             ws_url,
@@ -310,6 +313,7 @@ async def one_session(
             additional_headers={"Cookie": cookie},
             max_size=None,
             proxy=None,
+            ssl=ssl_context,
         ) as socket:
             await socket.send(json.dumps({"type": "hello", "csrf_token": body["csrf_token"]}))
             while not stop.is_set():
@@ -340,11 +344,18 @@ async def one_session(
 
 
 async def client_loop(
-    url: str, frames: list[bytes], fps: int, transport: str, tally: Tally, stop: asyncio.Event
+    url: str,
+    frames: list[bytes],
+    fps: int,
+    transport: str,
+    tally: Tally,
+    stop: asyncio.Event,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> None:
-    async with httpx.AsyncClient(timeout=30) as http:
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    async with httpx.AsyncClient(timeout=30, verify=verify, trust_env=False) as http:
         while not stop.is_set():
-            await one_session(http, url, frames, fps, transport, tally, stop)
+            await one_session(http, url, frames, fps, transport, tally, stop, ssl_context)
 
 
 def refusal_checks(server: Server) -> Counter[str]:
@@ -412,25 +423,29 @@ async def load(
     sessions: int,
     warmup_s: float,
     seconds: float,
-    server_pid: int,
+    server_pids: int | list[int],
+    ssl_context: ssl.SSLContext | None = None,
 ) -> tuple[Tally, float, float, float]:
+    """N clients for ``warmup_s``, then ``seconds`` measured; the CPU of the server
+    processes (``server_pids`` and their children) is measured over the same time."""
     tally = Tally()
     stop = asyncio.Event()
+    pids = [server_pids] if isinstance(server_pids, int) else server_pids
     tasks = [
-        asyncio.create_task(client_loop(url, frames, fps, transport, tally, stop))
+        asyncio.create_task(client_loop(url, frames, fps, transport, tally, stop, ssl_context))
         for _ in range(sessions)
     ]
     await asyncio.sleep(warmup_s)
     meter = LoadMeter()
     meter.start()
-    server_cpu = tree_cpu_seconds(server_pid)
+    server_cpu = sum(tree_cpu_seconds(pid) for pid in pids)
     own = time.process_time()
     tally.counting = True
     started = time.monotonic()
     await asyncio.sleep(seconds)
     tally.counting = False
     wall = time.monotonic() - started
-    server_cores = (tree_cpu_seconds(server_pid) - server_cpu) / wall
+    server_cores = (sum(tree_cpu_seconds(pid) for pid in pids) - server_cpu) / wall
     client_cores = (time.process_time() - own) / wall
     other = meter.other_cores()
     stop.set()

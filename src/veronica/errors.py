@@ -144,6 +144,26 @@ class RateLimitedError(RetryLaterError):
     code = "rate_limited"
 
 
+class UnavailableError(RetryLaterError):
+    """A backing service is unreachable: the operation was not done (nothing was
+    half-written) and may be retried once it is back. The message is written for
+    clients and names no host."""
+
+    status = 503
+
+
+class StateUnavailableError(UnavailableError):
+    """The shared state store (Redis) did not answer."""
+
+    code = "state_unavailable"
+
+
+class DatabaseUnavailableError(UnavailableError):
+    """The database did not answer (or refused connections)."""
+
+    code = "database_unavailable"
+
+
 class EnrollmentLinkInvalidError(VeronicaError):
     """Unknown, used or expired enrollment link: one answer for all three, so the
     response does not tell a guesser which tokens once existed."""

@@ -6,25 +6,38 @@ Thresholds come from the embedder's measured calibration table
 ``Settings.match_fmr`` unless ``match_threshold`` overrides it; 1:N uses a
 threshold that grows with the number of enrolled users (FPIR ≤ ``identify_fpir``)
 and refuses galleries too large for ``identify_max_fnir`` (docs/MODELS.md).
+
+1:N searches one in-memory index per service (``recognition/index.py``): built
+from the decrypted templates by :meth:`FaceService.load_index` (the app's
+lifespan) or on first use, and kept in step by the service's own enroll and
+delete methods; :meth:`FaceService.sync_user` and :meth:`FaceService.reload_index`
+are for a listener that hears of other processes' changes.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from veronica.errors import BadInputError, ReenrollmentRequiredError
+from veronica.errors import BadInputError, ReenrollmentRequiredError, UserNotFoundError
 from veronica.pipeline.embed import Vector
 from veronica.pipeline.engine import FaceEngine, FaceRejectedError
 from veronica.pipeline.quality import STRICT_ENROLLMENT, QualityPolicy
 from veronica.pipeline.runner import AnalysisOptions
 from veronica.pipeline.types import RejectReason
-from veronica.recognition import IdentifyResult, VerifyResult, identify, verify
-from veronica.recognition.matcher import Candidate, Gallery
+from veronica.recognition import IdentifyResult, VerifyResult, verify
+from veronica.recognition.index import (
+    EXACT_MAX_ROWS,
+    AdaptiveIndex,
+    GalleryChange,
+    rank_users,
+)
+from veronica.recognition.matcher import Candidate
 from veronica.recognition.operating_point import (
     CalibrationMissingError,
     CalibrationTable,
@@ -42,6 +55,7 @@ from veronica.storage import (
     make_engine,
     upgrade_database,
 )
+from veronica.storage.store import validate_user_name
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +63,9 @@ logger = logging.getLogger(__name__)
 PROBE_OPTIONS = AnalysisOptions(gate=QualityPolicy(), max_second_face_ratio=0.5, pad=False)
 ENROLL_OPTIONS = AnalysisOptions(gate=STRICT_ENROLLMENT, max_second_face_ratio=0.5, pad=False)
 MAX_ENROLL_IMAGES = 10
+MAX_INDEX_CORRECTIONS = 5
+"""1:N searches repeated after correcting a stale index entry (another process
+deleted or re-enrolled the best user) before refusing; one is the usual case."""
 
 
 @dataclass(frozen=True)
@@ -65,14 +82,21 @@ class FaceService:
         store: TemplateStore,
         operating_point: OperatingPoint,
         identification: IdentificationPolicy | None,
+        exact_max_rows: int = EXACT_MAX_ROWS,
     ) -> None:
-        """``identification`` None: 1:N is unavailable (no calibration table)."""
+        """``identification`` None: 1:N is unavailable (no calibration table).
+        ``exact_max_rows``: the 1:N index searches exactly up to this many template
+        rows and through HNSW beyond (``Settings.index_exact_max_rows``)."""
         self.engine = engine
         self.store = store
         self.operating_point = operating_point
         self.threshold = operating_point.threshold
         """The 1:1 threshold (cosine similarity); also what enrollment checks use."""
         self.identification = identification
+        self.exact_max_rows = exact_max_rows
+        self._index: AdaptiveIndex | None = None
+        # Serialises building and updating the index; searches never take it.
+        self._index_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, engine: FaceEngine) -> FaceService:
@@ -104,7 +128,7 @@ class FaceService:
         upgrade_database(url)
         store = TemplateStore(make_engine(url), TemplateCipher.from_setting(settings.template_key))
         store.check_key()
-        return cls(engine, store, point, identification)
+        return cls(engine, store, point, identification, settings.index_exact_max_rows)
 
     # -- 1:N limits --------------------------------------------------------------------
 
@@ -116,18 +140,90 @@ class FaceService:
             )
         return self.identification
 
-    def _searchable_gallery(self) -> Gallery:
-        policy = self._identification()
+    # -- the 1:N index ---------------------------------------------------------------
+
+    def load_index(self) -> AdaptiveIndex:
+        """Build (or rebuild) the 1:N index from every template of the current model,
+        decrypted into this process's memory only. The app's lifespan calls it once at
+        start; without that the first 1:N search does. Exact below
+        ``exact_max_rows`` rows, HNSW above (a 1 M-template build takes minutes:
+        benchmarks/IDENTIFY_RESULTS.md)."""
+        with self._index_lock:
+            return self._load_index_locked()
+
+    def _load_index_locked(self) -> AdaptiveIndex:
         gallery = self.store.gallery(self.engine.model_id)
-        policy.check(len(gallery.users))
-        return gallery
+        if self._index is None:
+            self._index = AdaptiveIndex(gallery, self.exact_max_rows)
+        else:
+            self._index.reload(gallery)
+        logger.info(
+            "1:N index (%s): %d users, %d templates",
+            self._index.kind,
+            self._index.user_count,
+            self._index.row_count,
+        )
+        return self._index
+
+    reload_index = load_index
+    """For a listener that may have missed changes (e.g. after reconnecting)."""
+
+    @property
+    def index(self) -> AdaptiveIndex:
+        """The 1:N index, built on first use if :meth:`load_index` was not called."""
+        index = self._index
+        if index is not None:
+            return index
+        with self._index_lock:  # two first searches at once build it once
+            return self._index if self._index is not None else self._load_index_locked()
+
+    def sync_user(self, name: str) -> None:
+        """Make the index hold exactly what the store now has for ``name`` (nothing if
+        the user is gone). Idempotent: what a listener for another process's enroll or
+        delete (LISTEN/NOTIFY, pub/sub; the message carries the user name, never a
+        template) calls. A no-op until the index exists: it will be built from the
+        store then."""
+        canonical = validate_user_name(name)
+        with self._index_lock:
+            if self._index is None:
+                return
+            self._index.apply(GalleryChange(canonical, self._stored_templates(canonical)))
+
+    def _stored_templates(self, name: str) -> NDArray[np.float32]:
+        try:
+            return self.store.user_templates(name, self.engine.model_id)
+        except (UserNotFoundError, NotEnrolledError, ReenrollmentRequiredError):
+            return np.zeros((0, 0), dtype=np.float32)
+
+    def delete_user(self, name: str) -> int:
+        """Erase the user (templates, images, links; ``TemplateStore.delete_user``) and
+        drop them from the index; returns how many templates went."""
+        removed = self.store.delete_user(name)
+        self.sync_user(name)
+        return removed
 
     def check_identification(self) -> None:
         """Raise ``GalleryTooLargeError`` (409 ``gallery_too_large``) if 1:N sign-in
         cannot serve the enrolled users at the configured FPIR and miss rate; call it
         before starting a session that has no user name. Counts users in SQL and
-        decrypts nothing: a client may call it as often as it may start sessions."""
-        self._identification().check(self.store.count_users(self.engine.model_id))
+        decrypts nothing: a client may call it as often as it may start sessions.
+
+        If the count differs from the index's (another process enrolled or deleted
+        someone) and the index is small enough to search exactly, it is reloaded
+        here, as cheaply as every search decrypted the gallery before the index
+        existed; a larger index relies on its listener (``sync_user``)."""
+        users = self.store.count_users(self.engine.model_id)
+        self._identification().check(users)
+        index = self._index
+        if index is not None and index.user_count != users:
+            if index.row_count <= self.exact_max_rows:
+                self.reload_index()
+            else:
+                logger.warning(
+                    "1:N index holds %d users, the store %d: waiting for its listener",
+                    index.user_count,
+                    users,
+                )
 
     def identification_threshold(self, users: int) -> float:
         """The 1:N threshold for a gallery of ``users`` users (see IdentificationPolicy)."""
@@ -166,6 +262,7 @@ class FaceService:
                 for image, analysis, vector in zip(images, analyses, vectors, strict=True)
             ],
         )
+        self.sync_user(name)
         return EnrollResult(name, len(vectors), tuple(a.quality_score for a in analyses))
 
     def _check_same_as_enrolled(self, name: str, vectors: list[Vector]) -> None:
@@ -207,6 +304,7 @@ class FaceService:
             self.engine.model_id,
             [NewTemplate(v, q) for v, q in zip(vectors, scores, strict=True)],
         )
+        self.sync_user(name)
         return EnrollResult(name, len(vectors), scores)
 
     def verify_embeddings(self, name: str, probes: Sequence[Vector]) -> VerifyResult:
@@ -226,6 +324,13 @@ class FaceService:
         the gallery-size threshold and only if they beat the second-best user by
         ``identify_min_margin``.
 
+        The index proposes each sample's best users and every similarity is exact
+        (``recognition/index.py``). Below ``exact_max_rows`` every user is scored,
+        as before the index; above, users outside every sample's top few cannot
+        win (recall: benchmarks/IDENTIFY_RESULTS.md). An accepted user is checked
+        against the store first: if their templates changed or went (another
+        process), the index is corrected and the search runs again.
+
         Raises:
             GalleryTooLargeError: more users than 1:N can serve (409).
         """
@@ -233,20 +338,51 @@ class FaceService:
             raise BadInputError("no face samples to identify")
         if top_k < 1:
             raise BadInputError("top_k must be at least 1")
-        gallery = self._searchable_gallery()
-        if not gallery.users:
-            return IdentifyResult(best=None, candidates=())
         policy = self._identification()
-        threshold = policy.threshold(len(gallery.users))
-        per_sample = np.stack([gallery.user_similarities(probe) for probe in probes])
-        per_user = [_lower_median(per_sample[:, j]) for j in range(per_sample.shape[1])]
-        order = sorted(range(len(per_user)), key=lambda j: (-per_user[j], j))
-        candidates = tuple(Candidate(gallery.users[j], per_user[j]) for j in order[:top_k])
-        top = per_user[order[0]]
-        runner_up = per_user[order[1]] if len(order) > 1 else None
-        clear = runner_up is None or top - runner_up >= policy.min_margin
-        best = candidates[0] if top >= threshold and clear else None
-        return IdentifyResult(best=best, candidates=candidates, threshold=threshold)
+        index = self.index
+        for _ in range(MAX_INDEX_CORRECTIONS + 1):
+            users = index.user_count
+            policy.check(users)
+            if users == 0:
+                return IdentifyResult(best=None, candidates=())
+            threshold = policy.threshold(users)
+            matches = index.search_many(probes, max(top_k, 2))
+            if not matches.users:  # emptied by a concurrent delete
+                return IdentifyResult(best=None, candidates=())
+            per_user = _lower_medians(matches.similarities)
+            order = rank_users(per_user, max(top_k, 2))
+            candidates = tuple(
+                Candidate(matches.users[j], float(per_user[j])) for j in order[:top_k]
+            )
+            top = float(per_user[order[0]])
+            runner_up = float(per_user[order[1]]) if len(order) > 1 else None
+            clear = runner_up is None or top - runner_up >= policy.min_margin
+            best = candidates[0] if top >= threshold and clear else None
+            if best is None or self._index_agrees(best.name):
+                return IdentifyResult(best=best, candidates=candidates, threshold=threshold)
+            # The index was corrected for that user: search again.
+        # Still correcting after that many passes: refuse rather than guess.
+        logger.warning("1:N index kept disagreeing with the store; identification refused")
+        return IdentifyResult(best=None, candidates=candidates, threshold=threshold)
+
+    def _index_agrees(self, name: str) -> bool:
+        """Does the index hold exactly ``name``'s stored templates? If not, fix it.
+        One user's few templates are decrypted: the price of never identifying a
+        user who was deleted, or re-enrolled, by another process."""
+        stored = self._stored_templates(name)
+        held = self.index.templates(name)
+        # Same rows in any order (re-normalising may move the last bit).
+        if (
+            stored.shape[0] == held.shape[0] > 0
+            and stored.shape[1] == held.shape[1]
+            and bool(np.all(np.max(stored @ held.T, axis=1) >= 1.0 - 1e-5))
+        ):
+            return True
+        logger.info("1:N index was stale for one user; corrected from the store")
+        with self._index_lock:
+            if self._index is not None:
+                self._index.apply(GalleryChange(name, stored))
+        return False
 
     def frame_similarities(self, name: str, probes: Sequence[Vector]) -> list[float]:
         """Each probe's best cosine similarity to ``name``'s templates (a session
@@ -265,19 +401,11 @@ class FaceService:
 
     def identify(self, image: bytes, top_k: int = 5) -> IdentifyResult:
         """1:N for one photo, with the same threshold and margin rules as
-        ``identify_embeddings``; raises ``GalleryTooLargeError`` likewise."""
-        gallery = self._searchable_gallery()
+        ``identify_embeddings``; raises ``GalleryTooLargeError`` likewise (before
+        the photo is even analysed)."""
+        self._identification().check(self.index.user_count)
         probe = self.engine.embed(image, PROBE_OPTIONS)
-        if not gallery.users:
-            return IdentifyResult(best=None, candidates=())
-        policy = self._identification()
-        return identify(
-            probe,
-            gallery,
-            policy.threshold(len(gallery.users)),
-            top_k=top_k,
-            min_margin=policy.min_margin,
-        )
+        return self.identify_embeddings([probe], top_k=top_k)
 
 
 def operating_point(settings: Settings, table: CalibrationTable | None) -> OperatingPoint:
@@ -304,6 +432,13 @@ def _lower_median(scores: NDArray[np.float32]) -> float:
     """The ``n // 2``-th highest score: the median for odd ``n``, the lower middle for even."""
     ranked = np.sort(scores)[::-1]
     return float(ranked[len(ranked) // 2])
+
+
+def _lower_medians(per_sample: NDArray[np.float32]) -> NDArray[np.float32]:
+    """:func:`_lower_median` of every column of a ``(samples, users)`` matrix."""
+    ranked = np.sort(per_sample, axis=0)[::-1]
+    median: NDArray[np.float32] = ranked[per_sample.shape[0] // 2]
+    return median
 
 
 __all__ = ["EnrollResult", "FaceService", "RejectReason", "operating_point"]

@@ -34,6 +34,7 @@ class Environment(StrEnum):
 
 EmbedderName = Literal["mobilefacenet", "fr_feature", "fusion"]
 LightPolicy = Literal["required", "optional", "off"]
+ExecutionProviderName = Literal["cpu", "cuda", "tensorrt", "rocm", "openvino", "directml", "coreml"]
 
 
 class Settings(BaseSettings):
@@ -79,6 +80,12 @@ class Settings(BaseSettings):
     cost no genuine identification anywhere, turned 2 of 4 wrong-user answers into
     refusals and 1 false positive of ~50,000; from 0.08 it costs FNIR. The threshold
     does the real work; 0.05 is the largest margin that was free."""
+    index_exact_max_rows: int = Field(default=7_500, ge=0, le=100_000_000)
+    """1:N search: galleries up to this many template rows are searched exactly
+    (numpy), larger ones through the HNSW index (faiss), which re-scores its
+    candidates exactly. 7,500 is the measured crossover: exact as fast as HNSW up
+    to there, 1.8× slower at 10,000 (benchmarks/IDENTIFY_RESULTS.md, "Crossover";
+    ``recognition.index.EXACT_MAX_ROWS``)."""
     keep_enrollment_images: bool = False
     """Off by default: a template is all we need; the photo is more sensitive."""
 
@@ -91,6 +98,13 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     inference_threads: int = Field(default=1, ge=1, le=64)
     """Threads per model session; 1 keeps per-request latency stable under concurrency."""
+    execution_provider: ExecutionProviderName = "cpu"
+    """ONNX Runtime execution provider of the ONNX models (passive PAD, and the
+    ``fr_feature`` embedder when chosen): ``cpu``, or ``cuda``/``tensorrt``/``rocm``/
+    ``openvino``/``directml``/``coreml`` with an onnxruntime build that has it. A
+    provider this build lacks (or that fails to start) falls back to CPU with one
+    warning. MediaPipe Face Mesh and MobileFaceNet run on LiteRT, always on CPU
+    (docs/DEPLOY.md, "GPU hosts")."""
 
     # --- web sessions (issue 5) ---
     public_url: str = "http://127.0.0.1:8000"
@@ -174,6 +188,30 @@ class Settings(BaseSettings):
     """Addresses or networks of the reverse proxies (``10.0.0.5,10.1.0.0/16`` or a JSON
     list). Empty by default: uvicorn's own default would trust 127.0.0.1."""
 
+    # --- shared state (issue 11; docs/SECURITY.md, "Shared state") ---
+    redis_url: str | None = None
+    """``redis://``, ``rediss://`` (TLS) or ``unix://`` URL of the Redis that holds the
+    rate limits, lockouts, admission slots and one-time uses of every instance: one
+    primary (Redis Cluster and Sentinel URLs are not supported; for failover, an
+    endpoint that follows the primary). None (default): they live in this process,
+    which is right for one instance only (with N instances each keeps its own
+    counters and a stranger gets N× every budget)."""
+    redis_prefix: str = Field(default="veronica:", min_length=1, max_length=64)
+    """Prefix of every key, so several deployments can share one Redis."""
+    redis_socket_timeout_s: float = Field(default=0.5, gt=0.0, le=10.0)
+    """Longest wait for one Redis answer. The scripts answered in 0.2–0.3 ms at p50,
+    ≤ 23 ms at p99 and 89 ms at worst with 8 threads on a 2-core machine at load 10
+    (benchmarks/SHARED_STATE_RESULTS.md), so 0.5 s ends a Redis that is hung, not
+    one that is busy; a request must not hang."""
+    redis_connect_timeout_s: float = Field(default=0.5, gt=0.0, le=10.0)
+    """Longest wait for a TCP connection to Redis (a refused one fails at once)."""
+    redis_retries: int = Field(default=2, ge=0, le=10)
+    """Retries of a command after a connection error or timeout, with exponential
+    backoff (50 ms, then 100 ms, capped at 0.5 s): a dropped connection or a Redis
+    restart costs a retry, not a refused sign-in. Measured with these defaults: one
+    operation fails (503 ``state_unavailable``) 0.15 s after a stopped Redis refuses
+    it and 1.7 s after a hung one stops answering (benchmarks/SHARED_STATE_RESULTS.md)."""
+
     @property
     def resolved_max_active_sessions(self) -> int:
         if self.max_active_sessions is not None:
@@ -216,6 +254,15 @@ class Settings(BaseSettings):
         if not self.public_url.startswith("https://"):
             problems.append("VERONICA_PUBLIC_URL must be https://")
         return problems
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("VERONICA_REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
 
     @field_validator("forwarded_allow_ips", mode="before")
     @classmethod

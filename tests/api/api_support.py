@@ -18,9 +18,10 @@ from numpy.typing import NDArray
 
 from support import face_path, models_dir
 from veronica.api.app import create_app
+from veronica.api.services import Services
 from veronica.liveness.types import RGB, Action
 from veronica.pipeline.engine import FaceEngine
-from veronica.sessions import AuthSession, SessionManager
+from veronica.sessions import SessionManager, SessionRecord
 from veronica.settings import Settings
 from veronica.simulation import Actor, make_actor
 from veronica.storage import generate_key
@@ -46,7 +47,10 @@ class FakeClock:
     """Wall-clock seconds that only move when told to."""
 
     def __init__(self) -> None:
-        self.now = time.time()
+        # A minute in the past: a session moves the clock on with every frame, and
+        # the tokens it signs are then still valid on the real clock, where a
+        # relying site checks them (``verify_result_token`` without ``now``).
+        self.now = time.time() - 60.0
 
     def __call__(self) -> float:
         return self.now
@@ -79,13 +83,19 @@ def running(
         yield client
 
 
-def manager(client: TestClient) -> SessionManager:
+def services(client: TestClient) -> Services:
+    """The running app's object graph (``api/services.py``)."""
     app: FastAPI = client.app  # type: ignore[assignment]
-    sessions: SessionManager = app.state.sessions
-    return sessions
+    built: Services | None = app.state.services
+    assert built is not None, "the app is not running"
+    return built
 
 
-def server_session(client: TestClient, session_id: str) -> AuthSession:
+def manager(client: TestClient) -> SessionManager:
+    return services(client).sessions
+
+
+def server_session(client: TestClient, session_id: str) -> SessionRecord:
     session = manager(client).store.get(session_id)
     assert session is not None
     return session
@@ -165,7 +175,7 @@ def parse_light(value: str | None) -> RGB | None:
 def genuine_actor(client: TestClient, created: dict[str, Any], seed: int = SEED) -> Actor:
     """The simulated person for this session, exactly as ``pad_sim`` makes one."""
     sessions = manager(client)
-    liveness = server_session(client, created["session_id"]).liveness
+    liveness = sessions.liveness_of(created["session_id"])
     assert liveness is not None
     return make_actor(
         "genuine",

@@ -10,6 +10,8 @@ import pytest
 from api_support import ACTOR_PHOTO, FPS, SEED, FakeClock, encode_jpeg, make_settings, running
 from fastapi.testclient import TestClient
 
+from postgres_support import fresh_schema
+from redis_support import redis_url, shared_redis
 from veronica.liveness.challenges import ChallengeLimits, plan_script
 from veronica.pipeline.engine import FaceEngine
 from veronica.settings import Settings
@@ -21,9 +23,21 @@ def _isolated(isolated_env: None) -> None:
     """Settings come from the test alone (see ``isolated_env`` in the top conftest)."""
 
 
-@pytest.fixture
-def api_settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path / "data")
+@pytest.fixture(params=["embedded", pytest.param("postgres_redis", marks=pytest.mark.postgres)])
+def api_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """Every test on ``api`` runs twice: on the embedded defaults (SQLite, state in
+    the process) and as a cluster instance runs (PostgreSQL, Redis for sessions,
+    limits, lockout, admission and one-time use)."""
+    if request.param == "embedded":
+        yield make_settings(tmp_path / "data")
+        return
+    with fresh_schema() as database_url, shared_redis() as state:
+        yield make_settings(
+            tmp_path / "data",
+            database_url=database_url,
+            redis_url=redis_url(),
+            redis_prefix=state.prefix,
+        )
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from api_support import ADMIN, assert_error, start
+from api_support import ADMIN, assert_error, services, start
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -14,7 +14,7 @@ USERS = "/api/v1/admin/users"
 
 
 def templates_in_db(client: TestClient) -> int:
-    engine = client.app.state.service.store.engine  # type: ignore[attr-defined]
+    engine = services(client).service.store.engine  # type: ignore[attr-defined]
     with engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(Template)) or 0)
 
@@ -47,7 +47,7 @@ def test_every_admin_call_needs_the_key(api: TestClient, headers: dict[str, str]
     for method, path in calls:
         response = api.request(method, path, headers=headers, json={"username": "alice"})
         assert_error(response, 401, "admin_key_invalid")
-    assert api.app.state.service.store.list_users() == []  # type: ignore[attr-defined]
+    assert services(api).service.store.list_users() == []  # type: ignore[attr-defined]
 
 
 def test_admin_calls_ignore_the_session_cookie(api: TestClient) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from api_support import services
 from fastapi.testclient import TestClient
 
 from support import models_dir
@@ -80,7 +81,7 @@ def test_readyz_reports_the_configured_embedder(tmp_path: Path, models: Path) ->
 
 def test_startup_migrates_a_fresh_database(settings: Settings, client: TestClient) -> None:
     assert (settings.data_dir / "veronica.db").is_file()
-    assert client.app.state.service.store.list_users() == []  # type: ignore[attr-defined]
+    assert services(client).service.store.list_users() == []  # type: ignore[attr-defined]
 
 
 def test_unknown_path_is_a_json_404(client: TestClient) -> None:
@@ -101,7 +102,7 @@ def test_readyz_after_shutdown_is_not_ready(settings: Settings) -> None:
     app = create_app(settings)
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-    assert app.state.service is None
+    assert app.state.services is None
     assert_error(TestClient(app).get("/readyz"), 503, "not_ready")
 
 
@@ -110,7 +111,7 @@ def test_readyz_when_the_database_is_gone(settings: Settings, client: TestClient
     # Remove the SQLite file and its folder, and drop pooled connections: the next
     # connection attempt cannot open the database.
     shutil.rmtree(settings.data_dir)
-    client.app.state.service.store.engine.dispose()  # type: ignore[attr-defined]
+    services(client).service.store.engine.dispose()  # type: ignore[attr-defined]
 
     message = assert_error(client.get("/readyz"), 503, "database_unavailable")
     assert message == "database not reachable"
@@ -126,7 +127,7 @@ def test_startup_with_another_template_key_fails(tmp_path: Path, models: Path) -
     with pytest.raises(TemplateKeyError) as caught, TestClient(app):
         pass
     assert caught.value.code == "template_key_invalid"
-    assert app.state.service is None
+    assert app.state.services is None
 
 
 def test_startup_without_models_fails(tmp_path: Path) -> None:

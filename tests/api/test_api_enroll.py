@@ -4,7 +4,7 @@ cannot be used again."""
 from __future__ import annotations
 
 import pytest
-from api_support import ADMIN, assert_error, drive_http, genuine_actor, start
+from api_support import ADMIN, assert_error, drive_http, genuine_actor, services, start
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +30,7 @@ def test_enroll_by_link_then_the_link_is_spent(api: TestClient) -> None:
     users = api.get("/api/v1/admin/users", headers=ADMIN).json()["users"]
     assert users[0]["templates"] >= 1
     # Each template keeps the quality score of the frame it came from.
-    with Session(api.app.state.service.store.engine) as db:  # type: ignore[attr-defined]
+    with Session(services(api).service.store.engine) as db:  # type: ignore[attr-defined]
         qualities = db.scalars(select(Template.quality)).all()
     assert qualities and all(0.0 < q <= 1.0 for q in qualities)
     reused = api.post("/api/v1/auth/sessions", json={"enrollment_token": link["token"]})

@@ -20,6 +20,7 @@ from api_support import (
     post_frame,
     running,
     server_session,
+    services,
     start,
     timed_frame,
 )
@@ -179,10 +180,10 @@ def test_expired_session(api: TestClient, clock: FakeClock) -> None:
     clock.advance(180.0)
     assert_error(post_frame(api, created, blank_jpeg(), 100), 410, "session_expired")
     session = server_session(api, created["session_id"])
-    assert session.liveness is None  # the tracker was released
+    assert manager(api).liveness_of(created["session_id"]) is None  # the tracker was released
     assert session.result is not None and session.result.reason.value == "session_expired"
     assert_error(post_frame(api, created, blank_jpeg(), 200), 410, "session_expired")
-    events = api.app.state.audit.recent()  # type: ignore[attr-defined]
+    events = services(api).audit.recent()  # type: ignore[attr-defined]
     assert [e.event.reason for e in events] == ["session_expired"]
     # Long after, the session is forgotten.
     clock.advance(181.0)
@@ -237,7 +238,7 @@ def test_a_gap_in_the_frames_ends_the_session_as_inactive(
     assert_error(late, 409, "session_finished")
     session = server_session(api, created["session_id"])
     assert session.result is not None and session.result.reason.value == "inactive"
-    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    event = services(api).audit.recent()[0].event  # type: ignore[attr-defined]
     assert event.reason == "inactive"
     lockout = manager(api).lockout
     assert lockout.state(["user:victim"]).failures == 0  # not the user's failure
@@ -262,7 +263,7 @@ def test_a_session_that_stops_answering_the_challenge_fails_liveness(
     assert state["result"] == {
         "status": "refused", "reason": "liveness_failed", "username": None, "token": None,
     }  # fmt: skip
-    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    event = services(api).audit.recent()[0].event  # type: ignore[attr-defined]
     assert event.reason == "liveness_failed" and event.username == "someone"
     failed = {c.name for c in event.checks if not c.passed}
     assert any(name.startswith("challenge_") for name in failed)
@@ -282,7 +283,7 @@ def test_a_claimed_clock_that_runs_slow_is_refused_as_clock_drift(
         assert i < 10
     assert state["result"]["reason"] == "clock_drift"  # type: ignore[index]
     assert i == 2  # the second frame is already 0.9 s out
-    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    event = services(api).audit.recent()[0].event  # type: ignore[attr-defined]
     (clock,) = [c for c in event.checks if c.name == "clock_drift"]
     assert not clock.passed and "claimed 0.100 s" in clock.detail
     assert "arrived over 1.000 s" in clock.detail
@@ -304,11 +305,12 @@ def test_frame_rate_limit(tmp_path: Path, face_engine: FaceEngine, clock: FakeCl
 def test_a_frame_arriving_while_one_is_processed_is_skipped(api: TestClient) -> None:
     created = start(api)
     assert post_frame(api, created, blank_jpeg(), 0).json()["seq"] == 1
-    session = server_session(api, created["session_id"])
+    store = manager(api).store
     held, release = threading.Event(), threading.Event()
 
     def busy() -> None:  # stands for a frame still in the pipeline
-        with session.lock:
+        with store.lock(created["session_id"], 10.0) as taken:
+            assert taken
             held.set()
             release.wait(10)
 
@@ -323,4 +325,4 @@ def test_a_frame_arriving_while_one_is_processed_is_skipped(api: TestClient) -> 
         release.set()
         worker.join()
     assert post_frame(api, created, blank_jpeg(), 200).json()["seq"] == 2
-    assert session.frames == 2
+    assert server_session(api, created["session_id"]).frames == 2

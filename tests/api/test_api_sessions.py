@@ -20,6 +20,7 @@ from api_support import (
     post_frame,
     running,
     server_session,
+    services,
     start,
 )
 from fastapi.testclient import TestClient
@@ -96,7 +97,7 @@ def test_username_means_one_to_one(api: TestClient) -> None:
 
 def test_the_seed_fixes_the_script(api: TestClient) -> None:
     expected = plan_script(LivenessPolicy().challenges, random.Random(SEED))
-    with_light = server_session(api, start(api)["session_id"]).liveness
+    with_light = manager(api).liveness_of(start(api)["session_id"])
     assert with_light is not None and with_light.script == expected
     assert with_light.script.light
 
@@ -117,7 +118,7 @@ def test_an_opt_out_gets_the_compensating_script_where_it_is_optional(
         assert client.get("/api/v1/auth/config").json() == {"light_challenge": "optional"}
         created = start(client, light=False)
         assert created["light_challenge"] is False
-        liveness = server_session(client, created["session_id"]).liveness
+        liveness = manager(client).liveness_of(created["session_id"])
         assert liveness is not None and liveness.script.light == ()
         actions = [s.action.value for s in liveness.script.challenges]
         low, high = LivenessPolicy().opt_out_actions
@@ -132,7 +133,7 @@ def test_settings_can_turn_the_light_off_for_everyone(
     with running(make_settings(tmp_path / "d", light_challenge="off"), face_engine) as client:
         created = start(client, light=True)
         assert created["light_challenge"] is False
-        liveness = server_session(client, created["session_id"]).liveness
+        liveness = manager(client).liveness_of(created["session_id"])
         assert liveness is not None and liveness.script.light == ()
         assert client.get("/api/v1/auth/config").json() == {"light_challenge": "off"}
 
@@ -240,10 +241,12 @@ def test_busy_when_every_slot_holds_a_live_session(
         clock.advance(settings.first_frame_timeout_s - settings.idle_timeout_s + 0.5)
         post_frame(client, second, blank_jpeg(), 0.0)
         clock.advance(settings.idle_timeout_s - 0.4)
-        # ``first`` never sent a frame: released at its first-frame limit (the
-        # reaper runs on creation too); ``second`` streams, so it keeps its slot.
+        # ``first`` never sent a frame: its slot lapsed at its first-frame limit
+        # (admission drops it, whichever instance holds the session) and the
+        # reaper ends it; ``second`` streams, so it keeps its slot.
         start(client)
         assert_error(client.post(SESSIONS, json={}), 503, "busy")
+        manager(client).reap()
         assert server_session(client, first["session_id"]).result is not None
         assert server_session(client, second["session_id"]).result is None
         clock.advance(181)  # past the TTL and the idle limit: every slot frees
@@ -266,7 +269,7 @@ def test_sixth_attempt_is_locked_out(api: TestClient, clock: FakeClock) -> None:
 
 def test_every_decision_is_audited(api: TestClient) -> None:
     fail_by_timeout(api, start(api, username="erin"))
-    events = api.app.state.audit.recent()  # type: ignore[attr-defined]
+    events = services(api).audit.recent()  # type: ignore[attr-defined]
     assert len(events) == 1
     event = events[0].event
     assert (event.purpose, event.decision, event.reason) == ("login", "refused", "no_face")

@@ -21,7 +21,7 @@ from api_support import (
     make_settings,
     manager,
     running,
-    server_session,
+    services,
     start,
     ws_frame,
 )
@@ -208,8 +208,8 @@ def test_identification_over_the_websocket(api: TestClient) -> None:
     result = final["result"]
     assert (result["status"], result["reason"], result["username"]) == ("signed_in", "ok", "obama")
     assert result["token"] and "redirect" not in result
-    assert server_session(api, created["session_id"]).liveness is None
-    event = api.app.state.audit.recent()[0].event  # type: ignore[attr-defined]
+    assert manager(api).liveness_of(created["session_id"]) is None
+    event = services(api).audit.recent()[0].event  # type: ignore[attr-defined]
     assert (event.decision, event.reason, event.username) == ("accepted", "ok", "obama")
     match = next(c for c in event.checks if c.name == "match")
     assert match.passed and match.value >= match.limit

@@ -13,6 +13,7 @@ from api_support import (
     drive_http,
     enroll_photos,
     genuine_actor,
+    services,
     start,
 )
 from fastapi.testclient import TestClient
@@ -34,7 +35,7 @@ def test_jwks_shape(api: TestClient) -> None:
         "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
     }  # fmt: skip
     assert {"x", "y", "kid"} <= set(key) and "d" not in key  # never the private part
-    assert key["kid"] == api.app.state.signer.kid  # type: ignore[attr-defined]
+    assert key["kid"] == services(api).signer.kid  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("token", ["not-a-jwt", "a.b.c"])

@@ -18,6 +18,7 @@ server started the script on: the measured offset is logged with every run.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ import secrets
 import shutil
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -36,6 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import httpx
 import numpy as np
 
@@ -507,30 +510,18 @@ RECORDER = r"""
       return stream;
     };
   }
-  // Frame numbers stamped in the video (see e2e_support.stamp_frame_numbers), read
-  // back from the JPEGs the page sent; run after the session, never during it.
-  rec.decode = async (bits, block, guard) => {
+  // The frames the page sent, as base64 (8-byte capture time + JPEG), read after
+  // the session. Decoded in Python: createImageBitmap in a headless page can stall,
+  // and an evaluate has no timeout.
+  rec.dump = async () => {
     const out = [];
     for (const frame of rec.frames) {
-      const buffer = await frame.blob.arrayBuffer();
-      const time = new DataView(buffer, 0, 8).getFloat64(0, true);
-      const image = await createImageBitmap(new Blob([buffer.slice(8)], { type: 'image/jpeg' }));
-      const canvas = new OffscreenCanvas(image.width, image.height);
-      const context = canvas.getContext('2d');
-      context.drawImage(image, 0, 0);
-      const slots = bits + guard.length;
-      const row = context.getImageData(0, image.height - block, slots * block, 1).data;
-      const seen = [];
-      for (let s = 0; s < slots; s++) {
-        const x = (s * block + block / 2) * 4;
-        seen.push(0.299 * row[x] + 0.587 * row[x + 1] + 0.114 * row[x + 2] > 128 ? 1 : 0);
+      const bytes = new Uint8Array(await frame.blob.arrayBuffer());
+      let text = '';
+      for (let i = 0; i < bytes.length; i += 8192) {
+        text += String.fromCharCode.apply(null, bytes.subarray(i, i + 8192));
       }
-      let code = null;
-      if (guard.every((g, i) => seen[bits + i] === g)) {
-        code = 0;
-        for (let b = 0; b < bits; b++) code |= seen[b] << b;
-      }
-      out.push([frame.sent, time, code]);
+      out.push([frame.sent, btoa(text)]);
     }
     return out;
   };
@@ -605,13 +596,29 @@ class Alignment:
         )
 
 
+def read_stamp(sent_at: float, message: bytes) -> tuple[float, float, int | None]:
+    """(sent, claimed capture time, stamped frame number or None) of one frame as
+    the page sent it: little-endian float64 ms, then the JPEG with the code along
+    its bottom (``stamp_frame_numbers``)."""
+    (claimed,) = struct.unpack("<d", message[:8])
+    image = cv2.imdecode(np.frombuffer(message[8:], np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return sent_at, claimed, None
+    slots = CODE_BITS + len(CODE_GUARD)
+    row = image[image.shape[0] - CODE_BLOCK].astype(np.float64)
+    seen = []
+    for slot in range(slots):
+        b, g, r = row[slot * CODE_BLOCK + CODE_BLOCK // 2]
+        seen.append(1 if 0.299 * r + 0.587 * g + 0.114 * b > 128 else 0)
+    if any(seen[CODE_BITS + i] != bit for i, bit in enumerate(CODE_GUARD)):
+        return sent_at, claimed, None
+    return sent_at, claimed, sum(bit << n for n, bit in enumerate(seen[:CODE_BITS]))
+
+
 def measure_alignment(page: Page, positioning_s: float, fps: int) -> Alignment | None:
     """Read the recorder (after the session) and work out the alignment."""
-    raw = page.evaluate(
-        "([bits, block, guard]) => window.__veronicaRecorder.decode(bits, block, guard)",
-        [CODE_BITS, CODE_BLOCK, list(CODE_GUARD)],
-    )
-    frames: list[tuple[float, float, int | None]] = [(f[0], f[1], f[2]) for f in raw]
+    sent: list[list[Any]] = page.evaluate("window.__veronicaRecorder.dump()")
+    frames = [read_stamp(at, base64.b64decode(data)) for at, data in sent]
     states: list[tuple[float, dict[str, Any]]] = [
         (t, json.loads(text)) for t, text in page.evaluate("window.__veronicaRecorder.states")
     ]

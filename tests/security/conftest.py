@@ -1,4 +1,6 @@
-"""A migrated SQLite database per test, for the primitives backed by the database."""
+"""A migrated SQLite database per test, for the primitives backed by the database;
+the machine's Redis under a prefix of the test's own, and a Redis of the test's own
+(``redis_support``), for the shared-state stores."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from redis_support import RedisServer, own_redis, shared_redis
+from veronica.state.redis import RedisState
 from veronica.storage import make_engine, upgrade_database
 
 
@@ -18,3 +22,15 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def redis_state() -> Iterator[RedisState]:
+    with shared_redis() as state:
+        yield state
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with own_redis(tmp_path / "redis") as server:
+        yield server

@@ -6,29 +6,21 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from support import face_path, models_dir
+from veronica.api.services import Services, build_services
 from veronica.pipeline.embed import Vector
 from veronica.pipeline.engine import FaceEngine
-from veronica.security.lockout import InMemoryLockoutStore, Lockout, LockoutPolicy
-from veronica.security.ratelimit import InMemoryRateLimiter
+from veronica.security.lockout import Lockout
 from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
-from veronica.sessions import (
-    AuthSession,
-    FrameState,
-    InMemorySessionStore,
-    OutcomeConfig,
-    OutcomeResolver,
-    SessionConfig,
-    SessionManager,
-)
-from veronica.sessions.return_to import allowed_origins
+from veronica.sessions import FrameState, OutcomeResolver, SessionManager, SessionRecord
 from veronica.settings import Settings
-from veronica.storage import TemplateCipher, generate_key
+from veronica.storage import generate_key
 from veronica.storage.audit import AuditLog
 from veronica.storage.enrollment_links import EnrollmentLinks
 
@@ -48,68 +40,74 @@ class FakeClock:
 
 @dataclass
 class Stack:
-    service: FaceService
-    signer: ResultSigner
-    lockout: Lockout
-    audit: AuditLog
-    links: EnrollmentLinks
-    outcomes: OutcomeResolver
-    manager: SessionManager
+    """The session layer as the app builds it (``api/services.build_services``),
+    on a fake clock, and a few views into it."""
+
+    services: Services
     clock: FakeClock
 
+    @property
+    def service(self) -> FaceService:
+        return self.services.service
 
-def build_stack(data_dir: Path, engine: FaceEngine, config: SessionConfig | None = None) -> Stack:
-    settings = Settings(
-        environment="test", data_dir=data_dir, models_dir=models_dir(), template_key=generate_key()
-    )
-    service = FaceService.open(settings, engine)
-    db = service.store.engine
-    signer = ResultSigner.load(settings)
-    lockout = Lockout(InMemoryLockoutStore(), LockoutPolicy())
-    audit = AuditLog(
-        db, TemplateCipher.from_setting(settings.template_key), keep_images=True, retention_days=7
-    )
-    links = EnrollmentLinks(db)
-    outcomes = OutcomeResolver(
-        service=service,
-        signer=signer,
-        lockout=lockout,
-        audit=audit,
-        links=links,
-        config=OutcomeConfig(issuer=ISSUER, token_ttl_s=120),
-    )
-    clock = FakeClock()
-    manager = SessionManager(
-        engine=engine,
-        outcomes=outcomes,
-        limiter=InMemoryRateLimiter(),
-        lockout=lockout,
-        links=links,
-        store=InMemorySessionStore(),
-        config=config
-        or SessionConfig(
-            max_frame_rate=120.0,
-            challenge_seed=205,
-            return_origins=allowed_origins(ISSUER, []),
-        ),
-        clock=clock,
-    )
-    return Stack(service, signer, lockout, audit, links, outcomes, manager, clock)
+    @property
+    def signer(self) -> ResultSigner:
+        return self.services.signer
+
+    @property
+    def lockout(self) -> Lockout:
+        return self.services.lockout
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.services.audit
+
+    @property
+    def links(self) -> EnrollmentLinks:
+        return self.services.links
+
+    @property
+    def manager(self) -> SessionManager:
+        return self.services.sessions
+
+    @property
+    def outcomes(self) -> OutcomeResolver:
+        return self.services.sessions.outcomes
 
 
-def feed(stack: Stack, session: AuthSession, t_s: float, frame: bytes) -> FrameState | None:
+def build_stack(
+    data_dir: Path, engine: FaceEngine, clock: FakeClock | None = None, **overrides: Any
+) -> Stack:
+    """``overrides``: settings (``max_active_sessions=1``, ``light_challenge="off"``, …);
+    ``clock``: one shared with another stack (two instances), else a new one."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "data_dir": data_dir,
+        "models_dir": models_dir(),
+        "template_key": generate_key(),
+        "max_frame_rate": 120.0,
+        "challenge_seed": 205,
+        "audit_keep_images": True,
+        "public_url": ISSUER,
+    }
+    values.update(overrides)
+    clock = clock if clock is not None else FakeClock()
+    return Stack(build_services(Settings(**values), engine, clock), clock)
+
+
+def feed(stack: Stack, session: SessionRecord, t_s: float, frame: bytes) -> FrameState | None:
     """A frame ``t_s`` seconds into the session on both clocks: it arrives then
     (the fake clock is moved on to it if behind) and claims that capture time."""
     arrival = session.created_at + t_s
     stack.clock.now = max(stack.clock.now, arrival)
-    return stack.manager.process(session, t_s * 1000.0, frame, arrived_at=arrival)
+    return stack.manager.process(session.id, t_s * 1000.0, frame, arrived_at=arrival)
 
 
-def end_quickly(stack: Stack, session: AuthSession) -> FrameState | None:
+def end_quickly(stack: Stack, session: SessionRecord) -> FrameState | None:
     """Decide a session at once: a second frame claiming a capture one second after
     the first while both arrive together is a drifting clock (``clock_drift``)."""
-    stack.manager.process(session, 0.0, blank_jpeg())
-    return stack.manager.process(session, 1000.0, blank_jpeg())
+    stack.manager.process(session.id, 0.0, blank_jpeg())
+    return stack.manager.process(session.id, 1000.0, blank_jpeg())
 
 
 def blank_jpeg() -> bytes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from session_support import blank_jpeg
 
@@ -12,12 +10,10 @@ from veronica.errors import ImageDecodeError, ImageTooLargeError
 from veronica.liveness.positioning import Hint
 from veronica.liveness.session import Phase
 from veronica.liveness.types import Action
-from veronica.sessions import FrameState, InMemorySessionStore, Reason, SessionResult, Status
+from veronica.sessions import FrameState, Reason, SessionResult, Status
 from veronica.sessions.errors import FrameTimeInvalidError, ReturnToNotAllowedError
 from veronica.sessions.frames import decode_frame, frame_seconds, parse_frame_time
 from veronica.sessions.return_to import allowed_origins, check_return_to, origin_of
-from veronica.sessions.state import Purpose
-from veronica.sessions.store import AuthSession
 
 
 def test_decode_frame() -> None:
@@ -70,39 +66,6 @@ def test_check_return_to() -> None:
     ):
         with pytest.raises(ReturnToNotAllowedError):
             check_return_to(bad, allowed)
-
-
-def _session(session_id: str) -> AuthSession:
-    return AuthSession(
-        id=session_id,
-        purpose=Purpose.LOGIN,
-        username="ann",
-        csrf_token="c",
-        cookie_secret="k",
-        client_ip="::1",
-        address="::/64",
-        created_at=0.0,
-        expires_at=1.0,
-        liveness=None,
-        state=FrameState(0, Phase.POSITIONING),
-    )
-
-
-def test_in_memory_store() -> None:
-    store = InMemorySessionStore()
-    a = _session("a")
-    store.add(a)
-    with pytest.raises(ValueError):
-        store.add(_session("a"))
-    assert store.get("a") is a and store.get("b") is None and store.ping()
-    threads = [threading.Thread(target=store.add, args=(_session(f"s{i}"),)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(store) == 21 and len(store.all()) == 21
-    assert store.remove("a") is a and store.remove("a") is None
-    assert a.lockout_keys == ("user:ann", "ip:::/64")
 
 
 def test_wire_state() -> None:

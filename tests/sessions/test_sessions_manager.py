@@ -17,7 +17,7 @@ from veronica.liveness.challenges import plan_script
 from veronica.liveness.policy import LivenessPolicy
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import FrameAnalysis
-from veronica.sessions import NewSession, Reason, SessionConfig, SessionResult
+from veronica.sessions import NewSession, Reason, SessionResult
 from veronica.sessions.errors import (
     BusyError,
     CsrfInvalidError,
@@ -51,7 +51,7 @@ def face_frames() -> list[bytes]:
 def test_access_checks(stack: Stack) -> None:
     m = stack.manager
     s = m.create(NewSession(), IP)
-    assert m.authorize(s.id, s.cookie_secret) is s
+    assert m.authorize(s.id, s.cookie_secret).id == s.id
     with pytest.raises(SessionNotFoundError):
         m.authorize("missing", s.cookie_secret)
     for cookie in (None, "", s.csrf_token, m.create(NewSession(), IP).cookie_secret):
@@ -73,7 +73,7 @@ def test_lockout_is_checked_at_creation(stack: Stack) -> None:
 
 
 def test_sessions_per_ip(tmp_path: Path, face_engine: FaceEngine) -> None:
-    stack = build_stack(tmp_path, face_engine, SessionConfig(sessions_per_minute_per_ip=2))
+    stack = build_stack(tmp_path, face_engine, sessions_per_minute_per_ip=2)
     stack.manager.create(NewSession(), IP)
     stack.manager.create(NewSession(), IP)
     with pytest.raises(RateLimitedError):
@@ -83,13 +83,13 @@ def test_sessions_per_ip(tmp_path: Path, face_engine: FaceEngine) -> None:
 
 
 def test_capacity_counts_live_trackers_only(tmp_path: Path, face_engine: FaceEngine) -> None:
-    stack = build_stack(tmp_path, face_engine, SessionConfig(max_active=1, max_frame_rate=100))
+    stack = build_stack(tmp_path, face_engine, max_active_sessions=1)
     m = stack.manager
     first = m.create(NewSession(), IP)
     with pytest.raises(BusyError):
         m.create(NewSession(), IP)
     end_quickly(stack, first)
-    assert first.liveness is None and m.active_count() == 0
+    assert m.liveness_of(first.id) is None and m.active_count() == 0
     m.create(NewSession(), IP)
     m.close()
     assert m.active_count() == 0 and m.store.all() == []
@@ -99,18 +99,18 @@ def test_expiry_is_idempotent_and_tombstones_are_forgotten(
     tmp_path: Path, face_engine: FaceEngine
 ) -> None:
     # A TTL shorter than positioning's 20 s limit, so the TTL is what ends it.
-    stack = build_stack(tmp_path, face_engine, SessionConfig(ttl_s=15.0, max_frame_rate=100))
+    stack = build_stack(tmp_path, face_engine, session_ttl_s=15.0)
     m = stack.manager
     s = m.create(NewSession(), IP)
-    assert m.end_overdue(s).result is None  # not due yet: nothing happens
+    assert m.end_overdue(s.id).result is None  # not due yet: nothing happens
     for t in range(0, int(m.config.ttl_s), 4):  # a frame every 4 s: never idle
         feed(stack, s, float(t), blank_jpeg())
     stack.clock.now = s.expires_at
-    final = m.end_overdue(s)
+    final = m.end_overdue(s.id).state
     assert final.result == SessionResult(final.result.status, Reason.SESSION_EXPIRED)  # type: ignore[union-attr]
-    assert m.end_overdue(s) is final
+    assert m.end_overdue(s.id).state == final
     with pytest.raises(SessionExpiredError):
-        m.process(s, 0.0, blank_jpeg())
+        m.process(s.id, 0.0, blank_jpeg())
     assert [e.event.reason for e in stack.audit.recent()] == ["session_expired"]
     stack.clock.advance(m.config.tombstone_s)
     assert m.reap() == 1
@@ -126,7 +126,7 @@ def test_a_session_without_frames_is_released_as_inactive(stack: Stack) -> None:
         feed(stack, streaming, float(t), blank_jpeg())
     assert m.reap() == 1
     assert quiet.result is not None and quiet.result.reason is Reason.INACTIVE
-    assert quiet.liveness is None and streaming.liveness is not None
+    assert m.liveness_of(quiet.id) is None and m.liveness_of(streaming.id) is not None
     assert m.active_count() == 1
     # It counts against the address only, never against the user named.
     assert stack.lockout.state([f"ip:{IP}"]).failures == 1
@@ -138,7 +138,7 @@ def test_a_session_without_frames_is_released_as_inactive(stack: Stack) -> None:
 
 
 def test_an_address_may_hold_only_a_few_sessions(tmp_path: Path, face_engine: FaceEngine) -> None:
-    stack = build_stack(tmp_path, face_engine, SessionConfig(max_sessions_per_address=2))
+    stack = build_stack(tmp_path, face_engine, max_sessions_per_address=2)
     m = stack.manager
     m.create(NewSession(), IP)
     m.create(NewSession(), IP)
@@ -150,7 +150,7 @@ def test_an_address_may_hold_only_a_few_sessions(tmp_path: Path, face_engine: Fa
 
 
 def test_an_ipv6_subnet_is_one_address(tmp_path: Path, face_engine: FaceEngine) -> None:
-    stack = build_stack(tmp_path, face_engine, SessionConfig(max_sessions_per_address=2))
+    stack = build_stack(tmp_path, face_engine, max_sessions_per_address=2)
     m = stack.manager
     a = m.create(NewSession(), "2001:db8:1:2::1")
     m.create(NewSession(), "2001:db8:1:2:aaaa:bbbb:cccc:dddd")
@@ -170,13 +170,12 @@ def test_light_policies(tmp_path: Path, face_engine: FaceEngine) -> None:
         ("off", None, False),
         ("off", True, False),
     ):
-        stack = build_stack(
-            tmp_path / policy / str(asked), face_engine, SessionConfig(light=policy)
-        )  # type: ignore[arg-type]
+        stack = build_stack(tmp_path / policy / str(asked), face_engine, light_challenge=policy)
         s = stack.manager.create(NewSession(light=asked), IP)
-        assert s.light is runs and s.liveness is not None and bool(s.liveness.script.light) is runs
+        liveness = stack.manager.liveness_of(s.id)
+        assert s.light is runs and liveness is not None and bool(liveness.script.light) is runs
         stack.manager.close()
-    stack = build_stack(tmp_path / "refused", face_engine, SessionConfig(light="required"))
+    stack = build_stack(tmp_path / "refused", face_engine, light_challenge="required")
     with pytest.raises(LightChallengeRequiredError):
         stack.manager.create(NewSession(light=False), IP)
     assert stack.manager.active_count() == 0
@@ -188,10 +187,10 @@ def test_decided_session_refuses_frames(stack: Stack) -> None:
     state = end_quickly(stack, s)
     assert state is not None and state.result is not None
     with pytest.raises(SessionFinishedError):
-        m.process(s, 20_200.0, blank_jpeg())
+        m.process(s.id, 20_200.0, blank_jpeg())
     stack.clock.advance(m.config.ttl_s)  # past the TTL a decided session stays "finished"
     with pytest.raises(SessionFinishedError):
-        m.check_open(s)
+        m.check_open(s.id)
 
 
 def test_a_busy_session_drops_the_frame(stack: Stack) -> None:
@@ -200,7 +199,8 @@ def test_a_busy_session_drops_the_frame(stack: Stack) -> None:
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with s.lock:
+        with m.store.lock(s.id, 10.0) as got:
+            assert got
             held.set()
             release.wait(10)
 
@@ -208,12 +208,12 @@ def test_a_busy_session_drops_the_frame(stack: Stack) -> None:
     worker.start()
     assert held.wait(10)
     try:
-        assert m.process(s, 0.0, blank_jpeg()) is None
+        assert m.process(s.id, 0.0, blank_jpeg()) is None
     finally:
         release.set()
         worker.join()
     assert s.frames == 0
-    assert m.process(s, 0.0, blank_jpeg()) is not None
+    assert m.process(s.id, 0.0, blank_jpeg()) is not None
 
 
 def test_the_reaper_skips_a_session_busy_with_a_frame(stack: Stack) -> None:
@@ -223,7 +223,8 @@ def test_the_reaper_skips_a_session_busy_with_a_frame(stack: Stack) -> None:
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with s.lock:
+        with m.store.lock(s.id, 10.0) as got:
+            assert got
             held.set()
             release.wait(10)
 
@@ -231,11 +232,11 @@ def test_the_reaper_skips_a_session_busy_with_a_frame(stack: Stack) -> None:
     worker.start()
     assert held.wait(10)
     try:
-        assert m.reap() == 0 and s.liveness is not None
+        assert m.reap() == 0 and m.liveness_of(s.id) is not None
     finally:
         release.set()
         worker.join()
-    assert m.reap() == 1 and s.liveness is None
+    assert m.reap() == 1 and m.liveness_of(s.id) is None
 
 
 def test_parallel_sessions_answer_as_if_alone(stack: Stack, face_frames: list[bytes]) -> None:
@@ -272,6 +273,9 @@ def test_observer_sees_stage_timings_and_results(tmp_path: Path, face_engine: Fa
         def on_result(self, result: SessionResult) -> None:
             results.append(result)
 
+        def on_restore(self, seconds: float) -> None:
+            raise AssertionError("nothing to restore in one process")
+
     m = type(stack.manager)(
         engine=face_engine,
         outcomes=stack.outcomes,
@@ -279,13 +283,14 @@ def test_observer_sees_stage_timings_and_results(tmp_path: Path, face_engine: Fa
         lockout=stack.lockout,
         links=stack.links,
         store=stack.manager.store,
+        admission=stack.manager.admission,
         config=stack.manager.config,
         clock=stack.clock,
         observer=Observer(),
     )
     s = m.create(NewSession(), IP)
-    m.process(s, 0.0, blank_jpeg())
-    m.process(s, 1000.0, blank_jpeg())  # a claimed clock a second ahead: decided
+    m.process(s.id, 0.0, blank_jpeg())
+    m.process(s.id, 1000.0, blank_jpeg())  # a claimed clock a second ahead: decided
     assert "detect" in seen
     assert [r.reason for r in results] == [Reason.CLOCK_DRIFT]
     m.close()

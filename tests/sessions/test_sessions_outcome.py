@@ -19,7 +19,7 @@ from veronica.liveness.types import Check, CheckFamily
 from veronica.pipeline.embed import Vector
 from veronica.pipeline.engine import FaceEngine
 from veronica.security.tokens import verify_result_token
-from veronica.sessions import AuthSession, NewSession, Reason, Status
+from veronica.sessions import NewSession, Reason, SessionRecord, Status
 from veronica.sessions.outcome import token_checks
 
 LIVE_CHECKS = (
@@ -61,7 +61,7 @@ def refused(reason: str) -> LivenessDecision:
     return LivenessDecision(live=False, checks=LIVE_CHECKS[:2], reason=DecisionReason(reason))
 
 
-def session(stack: Stack, **request: object) -> AuthSession:
+def session(stack: Stack, **request: object) -> SessionRecord:
     return stack.manager.create(NewSession(**request), "203.0.113.7")  # type: ignore[arg-type]
 
 

@@ -1,5 +1,6 @@
 """The FastAPI application. Models are loaded once, in the lifespan, never at import;
-everything the routes use lives on ``app.state`` (no module-level singletons)."""
+the object graph the routes use is built by ``api/services.build_services`` and
+kept as one ``Services`` on ``app.state.services`` (no module-level singletons)."""
 
 from __future__ import annotations
 
@@ -19,26 +20,13 @@ from veronica.api.errors import install_error_handlers
 from veronica.api.limits import BodyLimitMiddleware
 from veronica.api.metrics import Metrics, MetricsListener, RequestMetricsMiddleware
 from veronica.api.routes import admin, auth, ops, well_known
+from veronica.api.services import Services, build_services
 from veronica.errors import ConfigurationError
 from veronica.pipeline.engine import EngineConfig, FaceEngine
-from veronica.security.apikeys import AdminKeys
 from veronica.security.headers import SecurityHeadersMiddleware
-from veronica.security.lockout import InMemoryLockoutStore, Lockout, LockoutPolicy
-from veronica.security.ratelimit import InMemoryRateLimiter
-from veronica.security.tokens import ResultSigner
-from veronica.service import FaceService
-from veronica.sessions import (
-    InMemorySessionStore,
-    OutcomeConfig,
-    OutcomeResolver,
-    SessionConfig,
-    SessionManager,
-)
+from veronica.sessions import SessionManager
 from veronica.sessions.return_to import allowed_origins
 from veronica.settings import Settings
-from veronica.storage import TemplateCipher
-from veronica.storage.audit import AuditLog
-from veronica.storage.enrollment_links import EnrollmentLinks
 from veronica.web import routes as web
 
 logger = logging.getLogger(__name__)
@@ -46,8 +34,6 @@ logger = logging.getLogger(__name__)
 REAP_INTERVAL_S = 1.0
 """How often expired and idle sessions are swept: an idle session frees its
 admission slot (and its ~30 MB tracker) within a second of its idle limit."""
-
-_STATE = ("service", "signer", "admin_keys", "audit", "links", "sessions")
 
 UPLOAD_PATHS = (
     "/api/v1/auth/sessions/{session_id}/frames",
@@ -80,11 +66,14 @@ def create_app(
         face_engine = FaceEngine.load(EngineConfig.from_settings(settings)) if owned else engine
         assert face_engine is not None
         try:
-            _open(app, face_engine)
+            services = build_services(settings, face_engine, clock, observer=metrics)
+            metrics.track_active(services.sessions.active_count, services.sessions.runtime_count)
+            app.state.services = services
             logger.info(
-                "ready: embedder %s, threshold %.3f",
+                "ready: embedder %s, threshold %.3f, shared state %s",
                 face_engine.model_id,
-                app.state.service.threshold,
+                services.service.threshold,
+                "in Redis" if services.redis is not None else "in this process",
             )
             listener = (
                 MetricsListener(metrics, settings.metrics_host, settings.metrics_port)
@@ -92,7 +81,7 @@ def create_app(
                 else None
             )
             app.state.metrics_listener = listener
-            reaper = asyncio.create_task(_reap_forever(app.state.sessions))
+            reaper = asyncio.create_task(_reap_forever(services.sessions))
             try:
                 yield
             finally:
@@ -103,54 +92,12 @@ def create_app(
                     listener.close()
                 app.state.metrics_listener = None
         finally:
-            sessions: SessionManager | None = app.state.sessions
-            if sessions is not None:
-                sessions.close()
-            for name in _STATE:
-                setattr(app.state, name, None)
+            running: Services | None = app.state.services
+            app.state.services = None
+            if running is not None:
+                running.close()
             if owned:
                 face_engine.close()
-
-    def _open(app: FastAPI, face_engine: FaceEngine) -> None:
-        service = FaceService.open(settings, face_engine)
-        db = service.store.engine
-        signer = ResultSigner.load(settings)
-        audit = AuditLog(
-            db,
-            TemplateCipher.from_setting(settings.template_key),
-            keep_images=settings.audit_keep_images,
-            retention_days=settings.audit_image_retention_days,
-        )
-        links = EnrollmentLinks(db)
-        lockout = Lockout(InMemoryLockoutStore(), LockoutPolicy.from_settings(settings))
-        outcomes = OutcomeResolver(
-            service=service,
-            signer=signer,
-            lockout=lockout,
-            audit=audit,
-            links=links,
-            config=OutcomeConfig(
-                issuer=settings.public_url, token_ttl_s=settings.result_token_ttl_s
-            ),
-        )
-        sessions = SessionManager(
-            engine=face_engine,
-            outcomes=outcomes,
-            limiter=InMemoryRateLimiter(),
-            lockout=lockout,
-            links=links,
-            store=InMemorySessionStore(),
-            config=SessionConfig.from_settings(settings),
-            clock=clock,
-            observer=metrics,
-        )
-        metrics.track_active(sessions.active_count)
-        app.state.service = service
-        app.state.signer = signer
-        app.state.admin_keys = AdminKeys(db, dev_key=settings.admin_key)
-        app.state.audit = audit
-        app.state.links = links
-        app.state.sessions = sessions
 
     docs = settings.resolved_api_docs
     app = FastAPI(
@@ -164,8 +111,7 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.allowed_origins = origins
-    for name in _STATE:
-        setattr(app.state, name, None)
+    app.state.services = None
     install_error_handlers(app)
 
     app.include_router(ops.router)

@@ -1,7 +1,8 @@
 """Request dependencies as ``Annotated`` aliases: routes declare what they need by type.
 
-Everything lives on ``app.state`` (set in ``create_app`` and its lifespan); a
-dependency that is not there yet answers 503 ``not_ready``.
+The settings and metrics live on ``app.state`` from ``create_app`` on; the rest
+is the ``Services`` the lifespan builds (``app.state.services``); a dependency
+that is not there yet answers 503 ``not_ready``.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from starlette.requests import HTTPConnection
 from veronica.api.metrics import Metrics
 from veronica.errors import AdminKeyInvalidError, VeronicaError
 from veronica.security.apikeys import AdminKeys
+from veronica.security.once import OneTimeUse
 from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
 from veronica.sessions import SessionManager
 from veronica.settings import Settings
+from veronica.state.redis import RedisState
 from veronica.storage.audit import AuditLog
 from veronica.storage.enrollment_links import EnrollmentLinks
 
@@ -33,10 +36,11 @@ class UnsupportedMediaTypeError(VeronicaError):
 
 
 def _state(connection: HTTPConnection, name: str, what: str) -> Any:
-    value = getattr(connection.app.state, name, None)
-    if value is None:
+    """``name`` of the app's ``Services`` (``api/services.py``), once it is built."""
+    services = getattr(connection.app.state, "services", None)
+    if services is None:
         raise NotReadyError(f"the {what} is still loading")
-    return value
+    return getattr(services, name)
 
 
 def get_settings(connection: HTTPConnection) -> Settings:
@@ -72,6 +76,17 @@ def get_audit(connection: HTTPConnection) -> AuditLog:
 def get_links(connection: HTTPConnection) -> EnrollmentLinks:
     links: EnrollmentLinks = _state(connection, "links", "enrollment link store")
     return links
+
+
+def get_once(connection: HTTPConnection) -> OneTimeUse:
+    once: OneTimeUse = _state(connection, "once", "one-time-use store")
+    return once
+
+
+def get_redis(connection: HTTPConnection) -> RedisState | None:
+    """The shared Redis, or None when state is in-process."""
+    redis: RedisState | None = _state(connection, "redis", "shared state")
+    return redis
 
 
 def get_metrics(connection: HTTPConnection) -> Metrics:
@@ -118,6 +133,7 @@ AdminKeysDep = Annotated[AdminKeys, Depends(get_admin_keys)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 LinksDep = Annotated[EnrollmentLinks, Depends(get_links)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+RedisDep = Annotated[RedisState | None, Depends(get_redis)]
 ClientIpDep = Annotated[str, Depends(client_ip)]
 AdminDep = Annotated[None, Depends(require_admin)]
 JsonBodyDep = Annotated[None, Depends(require_json)]

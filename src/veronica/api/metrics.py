@@ -3,6 +3,7 @@ apps in one process, as in the tests, keep separate counts)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ from prometheus_client import (
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from veronica.errors import ConfigurationError
+from veronica.errors import ConfigurationError, VeronicaError
 from veronica.pipeline.runner import FrameAnalysis
 from veronica.sessions.state import SessionResult
 
@@ -51,14 +52,39 @@ class Metrics:
             ("status", "reason"),
             registry=self.registry,
         )
+        self.restore_seconds = Histogram(
+            "veronica_session_restore_duration_seconds",
+            "Rebuilding a session's live part (a fresh tracker, its signals) from its "
+            "stored state, when a frame lands on an instance that was not serving it.",
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
+        self.live_trackers = Gauge(
+            "veronica_live_trackers",
+            "Sessions whose live part (a tracking Face Mesh) this process holds.",
+            registry=self.registry,
+        )
         self.active_sessions = Gauge(
             "veronica_active_sessions",
-            "Sessions holding a live face tracker.",
+            "Sessions holding an admission slot (streaming), on every instance sharing it.",
             registry=self.registry,
         )
 
-    def track_active(self, count: Callable[[], int]) -> None:
-        self.active_sessions.set_function(lambda: float(count()))
+    def track_active(self, count: Callable[[], int], trackers: Callable[[], int]) -> None:
+        """Gauges read at scrape time. A count that cannot be read (shared state
+        down) shows as NaN: metrics degrade, they never fail a scrape."""
+
+        def safe(read: Callable[[], int]) -> Callable[[], float]:
+            def value() -> float:
+                try:
+                    return float(read())
+                except VeronicaError:
+                    return math.nan
+
+            return value
+
+        self.active_sessions.set_function(safe(count))
+        self.live_trackers.set_function(safe(trackers))
 
     # SessionObserver
     def on_analysis(self, analysis: FrameAnalysis) -> None:
@@ -67,6 +93,9 @@ class Metrics:
 
     def on_result(self, result: SessionResult) -> None:
         self.decisions.labels(result.status.value, result.reason.value).inc()
+
+    def on_restore(self, seconds: float) -> None:
+        self.restore_seconds.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

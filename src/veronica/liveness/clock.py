@@ -13,8 +13,11 @@ session ends refused (``clock_drift``), with both clocks in the audit.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from veronica.liveness.state import optional_float
 from veronica.liveness.types import Check
 
 
@@ -56,6 +59,26 @@ class ClockBinding:
         self.max_offset_s = max(self.max_offset_s, offset)
         self.last_arrival_s, self.last_claimed_s = arrival_s, claimed_s
         self.frames += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "first": [self.first_arrival_s, self.first_claimed_s],
+            "last": [self.last_arrival_s, self.last_claimed_s],
+            "offsets": [self.min_offset_s, self.max_offset_s] if self.frames else None,
+            "frames": self.frames,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        first, last = data["first"], data["last"]
+        self.first_arrival_s, self.first_claimed_s = (
+            optional_float(first[0]),
+            optional_float(first[1]),
+        )
+        self.last_arrival_s, self.last_claimed_s = float(last[0]), float(last[1])
+        offsets = data["offsets"]
+        if offsets is not None:
+            self.min_offset_s, self.max_offset_s = float(offsets[0]), float(offsets[1])
+        self.frames = int(data["frames"])
 
     @property
     def spread_s(self) -> float:

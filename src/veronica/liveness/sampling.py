@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,24 @@ class EmbeddingSampler:
     def __init__(self, limits: SamplingLimits, rng: random.Random | None = None) -> None:
         self.limits = limits
         self._rng: random.Random = rng if rng is not None else secrets.SystemRandom()
+
+    def snapshot(self) -> dict[str, Any]:
+        """A cryptographic RNG has no state to keep; a seeded one (tests, the
+        simulator) keeps its position so a moved session draws as it would have."""
+        if isinstance(self._rng, secrets.SystemRandom):
+            return {"seeded": None}
+        version, internal, gauss = self._rng.getstate()
+        return {"seeded": [version, list(internal), gauss]}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        seeded = data["seeded"]
+        if seeded is None:
+            self._rng = secrets.SystemRandom()
+            return
+        version, internal, gauss = seeded
+        rng = random.Random()
+        rng.setstate((version, tuple(internal), gauss))
+        self._rng = rng
 
     def draw(self, positioning: bool = False) -> bool:
         """Embed this frame? Call once per frame, after it has arrived."""

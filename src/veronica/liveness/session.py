@@ -14,8 +14,10 @@ HTTP: the web layer stores it and feeds it frames.
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,6 +30,13 @@ from veronica.liveness.positioning import Hint, Oval, place
 from veronica.liveness.registry import build_signals
 from veronica.liveness.sampling import EmbeddingSampler
 from veronica.liveness.signals import ChallengeSteps, FaceSample, IdentitySignal
+from veronica.liveness.state import (
+    SNAPSHOT_FORMAT,
+    Snapshot,
+    optional_float,
+    pack_script,
+    unpack_script,
+)
 from veronica.liveness.types import (
     RGB,
     Action,
@@ -299,6 +308,71 @@ class LivenessSession:
         self._phase = Phase.DECIDED
         self.close()
         return SessionState(Phase.DECIDED, progress=1.0, decision=self._decision)
+
+    def snapshot(self) -> Snapshot:
+        """The undecided session as plain data (``liveness/state.py``): script,
+        phase, counters, clocks and every signal's state. Holds biometric data."""
+        if self._decision is not None:
+            raise ValueError("a decided session has no state to move; keep its result")
+        n = self._n
+        oval = self.oval
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "mode": self.mode.value,
+            "script": pack_script(self.script),
+            "oval": [oval.cx, oval.cy, oval.rx, oval.ry],
+            "phase": self._phase.value,
+            "counters": {
+                "frames": n.frames,
+                "held": n.held,
+                "start_t": n.start_t,
+                "challenge_t0": n.challenge_t0,
+                "last_t": n.last_t,
+                "embedded": n.embedded,
+                "responses_embedded": n.responses_embedded,
+            },
+            "clock": self._clock.snapshot(),
+            "sampler": self._sampler.snapshot(),
+            "signals": {a.spec.name: a.signal.snapshot() for a in self._signals},
+        }
+
+    @classmethod
+    def restore(
+        cls, engine: FaceEngine, policy: LivenessPolicy, data: Mapping[str, Any]
+    ) -> LivenessSession:
+        """A session continued from ``snapshot`` with the same policy, with a fresh
+        tracking mesh (the part that cannot move between processes)."""
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown liveness snapshot format {data.get('format')!r}")
+        cx, cy, rx, ry = (float(v) for v in data["oval"])
+        session = cls(
+            engine,
+            policy,
+            mode=Mode(data["mode"]),
+            script=unpack_script(data["script"]),
+            oval=Oval(cx, cy, rx, ry),
+        )
+        counters = data["counters"]
+        session._phase = Phase(data["phase"])
+        session._n = _Counters(
+            frames=int(counters["frames"]),
+            held=int(counters["held"]),
+            start_t=optional_float(counters["start_t"]),
+            challenge_t0=optional_float(counters["challenge_t0"]),
+            last_t=optional_float(counters["last_t"]),
+            embedded=int(counters["embedded"]),
+            responses_embedded=int(counters["responses_embedded"]),
+        )
+        session._clock.restore(data["clock"])
+        session._sampler.restore(data["sampler"])
+        signals = data["signals"]
+        names = {a.spec.name for a in session._signals}
+        if set(signals) != names:
+            session.close()
+            raise ValueError(f"snapshot signals {sorted(signals)} do not match {sorted(names)}")
+        for active in session._signals:
+            active.signal.restore(signals[active.spec.name])
+        return session
 
     def close(self) -> None:
         """Release the session's tracking mesh (a MediaPipe graph)."""

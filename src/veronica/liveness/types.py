@@ -8,9 +8,10 @@ kept longer than a signal needs) and report checks with their value and limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -172,4 +173,12 @@ class Signal(Protocol):
 
     def checks(self) -> tuple[Check, ...]:
         """The signal's verdicts over all frames so far (may be called at any time)."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the signal has accumulated, as JSON-able data (``liveness/state.py``)."""
+        ...
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take back a ``snapshot`` into a freshly built signal."""
         ...

@@ -15,7 +15,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import ModelError
-from veronica.pipeline.models import FR_FEATURE, MOBILEFACENET, onnx_session, verified_path
+from veronica.pipeline.models import (
+    CPU_PROVIDER,
+    FR_FEATURE,
+    MOBILEFACENET,
+    onnx_session,
+    verified_path,
+)
 
 Vector = NDArray[np.float32]
 
@@ -96,8 +102,10 @@ class FrFeatureEmbedder:
     dim = 512
     default_threshold = 0.29
 
-    def __init__(self, models_dir: Path, threads: int = 1) -> None:
-        self._session = onnx_session(verified_path(FR_FEATURE, models_dir), threads)
+    def __init__(
+        self, models_dir: Path, threads: int = 1, providers: tuple[str, ...] = (CPU_PROVIDER,)
+    ) -> None:
+        self._session = onnx_session(verified_path(FR_FEATURE, models_dir), threads, providers)
         self._input = self._session.get_inputs()[0].name
 
     def embed(self, aligned_bgr: NDArray[np.uint8]) -> Vector:
@@ -134,13 +142,18 @@ class FusionEmbedder:
         return fused
 
 
-def build_embedder(name: str, models_dir: Path, threads: int = 1) -> Embedder:
+def build_embedder(
+    name: str, models_dir: Path, threads: int = 1, providers: tuple[str, ...] = (CPU_PROVIDER,)
+) -> Embedder:
+    """``providers``: ONNX Runtime providers of the ONNX model (``fr_feature``);
+    MobileFaceNet runs on LiteRT, on CPU."""
     if name == "mobilefacenet":
         return MobileFaceNetEmbedder(models_dir, threads)
     if name == "fr_feature":
-        return FrFeatureEmbedder(models_dir, threads)
+        return FrFeatureEmbedder(models_dir, threads, providers)
     if name == "fusion":
         return FusionEmbedder(
-            MobileFaceNetEmbedder(models_dir, threads), FrFeatureEmbedder(models_dir, threads)
+            MobileFaceNetEmbedder(models_dir, threads),
+            FrFeatureEmbedder(models_dir, threads, providers),
         )
     raise ModelError(f"unknown embedder {name!r} (mobilefacenet, fr_feature, fusion)")

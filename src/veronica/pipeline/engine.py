@@ -15,6 +15,7 @@ from veronica.errors import BadInputError, VeronicaError
 from veronica.pipeline.decode import DecodeLimits, decode_image
 from veronica.pipeline.detect import FaceDetector, MeshDetector
 from veronica.pipeline.embed import Embedder, Vector, build_embedder
+from veronica.pipeline.models import execution_providers
 from veronica.pipeline.pad import MiniFasNetPad, PadScorer
 from veronica.pipeline.runner import AnalysisOptions, FrameAnalysis, FramePipeline
 from veronica.pipeline.types import RejectReason
@@ -55,6 +56,9 @@ class EngineConfig:
     camera_hfov_deg: float = 60.0
     max_faces: int = 4
     threads: int = 1
+    execution_provider: str = "cpu"
+    """ONNX Runtime provider of the ONNX models (``models.EXECUTION_PROVIDERS``);
+    unavailable → CPU with one warning. Face Mesh and MobileFaceNet: LiteRT on CPU."""
     decode_limits: DecodeLimits = DecodeLimits()
 
     @classmethod
@@ -66,6 +70,7 @@ class EngineConfig:
             camera_hfov_deg=settings.camera_hfov_deg,
             max_faces=settings.max_faces,
             threads=settings.inference_threads,
+            execution_provider=settings.execution_provider,
         )
 
 
@@ -86,8 +91,11 @@ class FaceEngine:
     def load(cls, config: EngineConfig) -> FaceEngine:
         """Load (and hash-check) every model. Raises ``ModelError`` if one is unusable."""
         detector = MeshDetector(max_faces=config.max_faces, tracking=False)
-        embedder = build_embedder(config.embedder, config.models_dir, config.threads)
-        pad = MiniFasNetPad(config.models_dir, config.threads) if config.with_pad else None
+        providers = execution_providers(config.execution_provider)
+        embedder = build_embedder(config.embedder, config.models_dir, config.threads, providers)
+        pad = (
+            MiniFasNetPad(config.models_dir, config.threads, providers) if config.with_pad else None
+        )
         logger.info("face engine loaded: embedder=%s pad=%s", embedder.model_id, pad is not None)
         return cls(config, detector, embedder, pad)
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from veronica.pipeline.models import FR_LIVENESS, onnx_session, verified_path
+from veronica.pipeline.models import CPU_PROVIDER, FR_LIVENESS, onnx_session, verified_path
 from veronica.pipeline.types import Box
 
 
@@ -66,8 +66,10 @@ class MiniFasNetPad:
     model_id = "fr_liveness-faceplugin-0.0.1"
     input_size = 128
 
-    def __init__(self, models_dir: Path, threads: int = 1) -> None:
-        self._session = onnx_session(verified_path(FR_LIVENESS, models_dir), threads)
+    def __init__(
+        self, models_dir: Path, threads: int = 1, providers: tuple[str, ...] = (CPU_PROVIDER,)
+    ) -> None:
+        self._session = onnx_session(verified_path(FR_LIVENESS, models_dir), threads, providers)
         self._input = self._session.get_inputs()[0].name
 
     def score(self, bgr: NDArray[np.uint8], face_box: Box) -> PadScore:

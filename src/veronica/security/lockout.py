@@ -6,13 +6,16 @@ defaults the 5th failure locks for 30 s, the 6th for 60 s, the 7th for 120 s …
 most an hour. A success clears the counters it is given. Counters are forgotten
 after ``forget_after_s`` without a failure.
 
-The counts live behind ``LockoutStore`` so a Redis store can share them between
-processes; ``InMemoryLockoutStore`` serves one process. Times are wall-clock seconds
-(``time.time()``) because a shared store outlives any one process's monotonic clock.
+The counts live behind ``LockoutStore``: ``InMemoryLockoutStore`` serves one
+process, ``RedisLockoutStore`` shares them between instances. Times are wall-clock
+seconds (``time.time()``) because a shared store outlives any one process's
+monotonic clock.
 """
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +25,7 @@ from typing import Protocol
 
 from veronica.errors import LockedOutError
 from veronica.settings import Settings
+from veronica.state.redis import RedisState
 
 _MAX_DOUBLINGS = 62  # 2**62 × base is already far beyond any max_s; avoids float overflow
 
@@ -161,6 +165,101 @@ class InMemoryLockoutStore:
             if entry.expires_at > now:
                 return
             del self._entries[key]
+
+
+# A record is a hash {f: failures, u: locked_until, e: expires_at}; the Redis TTL
+# follows ``e`` (so Redis forgets the key when the store would), while ``e`` itself
+# decides expiry against the caller's ``now``, exactly as InMemoryLockoutStore does.
+_LIVE = """
+local function fmt(x) return string.format('%.17g', x) end
+local function live(key, now)
+  local r = redis.call('HMGET', key, 'f', 'u', 'e')
+  if r[3] and tonumber(r[3]) > now then
+    return tonumber(r[1]), tonumber(r[2]), tonumber(r[3])
+  end
+  return 0, 0, 0
+end
+local function save(key, now, f, u, e)
+  redis.call('HSET', key, 'f', f, 'u', fmt(u), 'e', fmt(e))
+  redis.call('PEXPIRE', key, math.max(1, math.ceil((e - now) * 1000)))
+end
+"""
+
+# KEYS[1]: record, KEYS[2]: this call's marker; ARGV: now, ttl_s. The marker keeps
+# the count of a call whose reply was lost, so the client's retry returns it
+# instead of counting the failure twice.
+_ADD_FAILURE = (
+    _LIVE
+    + """
+local done = redis.call('GET', KEYS[2])
+if done then return tonumber(done) end
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local f, u, e = live(KEYS[1], now)
+f = f + 1
+save(KEYS[1], now, f, u, math.max(e, now + ttl))
+redis.call('SET', KEYS[2], f, 'PX', 60000)
+return f
+"""
+)
+
+# KEYS[1]: record; ARGV: until, now, ttl_s. Idempotent (max), so a retry is harmless.
+_LOCK_UNTIL = (
+    _LIVE
+    + """
+local deadline, now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local f, u, e = live(KEYS[1], now)
+save(KEYS[1], now, f, math.max(u, deadline), math.max(e, now + ttl))
+return 1
+"""
+)
+
+
+class RedisLockoutStore:
+    """``LockoutStore`` in Redis, shared by every instance: one hash per key
+    (``<prefix>lockout:<key>``) that Redis expires when its ``forget_after_s`` (or
+    its lock plus that) has passed; each change is one Lua script, so concurrent
+    failures from any number of processes are all counted. Redis down:
+    StateUnavailableError (nothing recorded; the caller refuses the sign-in)."""
+
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+        self._add_failure = state.script(_ADD_FAILURE)
+        self._lock_until = state.script(_LOCK_UNTIL)
+
+    def _key(self, key: str) -> str:
+        return self._state.key("lockout", key)
+
+    def get(self, key: str, now: float) -> LockRecord | None:
+        name = self._key(key)
+        failures, locked_until, expires_at = self._state.call(
+            lambda: self._state.client.hmget(name, ["f", "u", "e"])
+        )
+        if failures is None or locked_until is None or expires_at is None:
+            return None
+        if float(expires_at) <= now:
+            return None
+        return LockRecord(int(failures), float(locked_until))
+
+    def add_failure(self, key: str, now: float, ttl_s: float) -> int:
+        _check_ttl(ttl_s)
+        keys = [self._key(key), self._state.key("lockout-call", secrets.token_hex(12))]
+        args = [repr(float(now)), repr(float(ttl_s))]
+        return int(self._state.call(lambda: self._add_failure(keys=keys, args=args)))
+
+    def lock_until(self, key: str, until: float, now: float, ttl_s: float) -> None:
+        _check_ttl(ttl_s)
+        keys = [self._key(key)]
+        args = [repr(float(until)), repr(float(now)), repr(float(ttl_s))]
+        self._state.call(lambda: self._lock_until(keys=keys, args=args))
+
+    def clear(self, key: str) -> None:
+        name = self._key(key)
+        self._state.call(lambda: self._state.client.delete(name))
+
+
+def _check_ttl(ttl_s: float) -> None:
+    if not (ttl_s > 0 and math.isfinite(ttl_s)):
+        raise ValueError("ttl_s must be a positive number of seconds")
 
 
 class Lockout:

@@ -1,17 +1,21 @@
 """Rate limits: at most ``limit`` hits per key in any ``window_s`` seconds.
 
 ``InMemoryRateLimiter`` keeps an exact sliding log per key (at most ``limit``
-timestamps), in one process. A Redis implementation of the same ``RateLimiter``
-protocol follows when the service runs several processes.
+timestamps), in one process. ``RedisRateLimiter`` keeps the same log in a Redis
+sorted set, shared by every instance, with the same answers (the tests run both).
 """
 
 from __future__ import annotations
 
+import math
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Protocol
+
+from veronica.state.redis import RedisState
 
 
 @dataclass(frozen=True)
@@ -88,3 +92,52 @@ class InMemoryRateLimiter:
             if log.times and log.times[-1] > at - log.window_s:
                 return
             del self._logs[key]
+
+
+# KEYS[1]: the key's log (a sorted set of hits scored by time); ARGV: now, window_s,
+# limit, this hit's member (unique). Same steps as InMemoryRateLimiter.hit, atomically.
+_HIT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.17g', now - window))
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then
+  return {1, '0'}  -- this very hit, retried after a lost reply: counted once
+end
+local n = redis.call('ZCARD', KEYS[1])
+if n >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], n - limit, n - limit, 'WITHSCORES')
+  return {0, string.format('%.17g', tonumber(oldest[2]) + window - now)}
+end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return {1, '0'}
+"""
+
+
+class RedisRateLimiter:
+    """The sliding log of ``InMemoryRateLimiter`` in Redis, shared by every instance.
+
+    One sorted set per key (``<prefix>rate:<key>``), one member per counted hit
+    scored by its time, expiring ``window_s`` after the last counted hit; one Lua
+    script per hit, so concurrent hits from any number of processes are counted
+    exactly. Times are wall-clock seconds (``time.time()`` when ``now`` is None):
+    every instance must read the same clock (NTP). Redis down: StateUnavailableError
+    (the caller refuses; nothing is counted).
+    """
+
+    def __init__(self, state: RedisState) -> None:
+        self._state = state
+        self._hit = state.script(_HIT)
+
+    def hit(self, key: str, limit: int, window_s: float, now: float | None = None) -> RateDecision:
+        if limit < 1 or not window_s > 0 or not math.isfinite(window_s):
+            raise ValueError("limit must be >= 1 and window_s > 0")
+        at = time.time() if now is None else float(now)
+        member = f"{at!r}:{secrets.token_hex(8)}"
+        keys = [self._state.key("rate", key)]
+        args = [repr(at), repr(float(window_s)), str(limit), member]
+        allowed, retry_after = self._state.call(lambda: self._hit(keys=keys, args=args))
+        if int(allowed):
+            return RateDecision(True, 0.0)
+        return RateDecision(False, max(float(retry_after), 0.0))

@@ -4,10 +4,9 @@ liveness session (see ``manager.py``), independent of HTTP."""
 from veronica.sessions.manager import NewSession, SessionConfig, SessionManager
 from veronica.sessions.outcome import OutcomeConfig, OutcomeResolver
 from veronica.sessions.state import FrameState, Purpose, Reason, SessionResult, Status
-from veronica.sessions.store import AuthSession, InMemorySessionStore, SessionStore
+from veronica.sessions.store import InMemorySessionStore, SessionRecord, SessionStore
 
 __all__ = [
-    "AuthSession",
     "FrameState",
     "InMemorySessionStore",
     "NewSession",
@@ -17,6 +16,7 @@ __all__ = [
     "Reason",
     "SessionConfig",
     "SessionManager",
+    "SessionRecord",
     "SessionResult",
     "SessionStore",
     "Status",

@@ -25,6 +25,11 @@ class SessionObserver(Protocol):
         """A session ended (decided or expired)."""
         ...
 
+    def on_restore(self, seconds: float) -> None:
+        """A session continued in this process from its stored snapshot (it was
+        advanced elsewhere, or this process restarted): how long rebuilding took."""
+        ...
+
 
 class ObservedEngine(FaceEngine):
     """The same loaded models as ``base`` (nothing is copied or reloaded), with

@@ -40,7 +40,7 @@ from veronica.security.lockout import Lockout
 from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
 from veronica.sessions.state import Purpose, Reason, SessionResult, Status
-from veronica.sessions.store import AuthSession
+from veronica.sessions.store import SessionRecord
 from veronica.storage.audit import AuditCheck, AuditEvent, AuditLog
 from veronica.storage.enrollment_links import EnrollmentLinks
 
@@ -119,7 +119,7 @@ class OutcomeResolver:
         self.service.check_identification()
 
     def resolve(
-        self, session: AuthSession, decision: LivenessDecision, now: float
+        self, session: SessionRecord, decision: LivenessDecision, now: float
     ) -> SessionResult:
         """The result of a decided session, with every side effect done."""
         at = datetime.fromtimestamp(now, UTC)
@@ -149,7 +149,7 @@ class OutcomeResolver:
         self._audit(session, checks, result, recognition.username, recognition.detail, at)
         return result
 
-    def ended(self, session: AuthSession, reason: Reason, now: float) -> SessionResult:
+    def ended(self, session: SessionRecord, reason: Reason, now: float) -> SessionResult:
         """An undecided session ran out of time (TTL) or stopped sending frames
         (``inactive``): audited; an idle session counts against its address, since
         holding sessions open without frames is how admission slots are hoarded."""
@@ -161,7 +161,7 @@ class OutcomeResolver:
         return result
 
     @staticmethod
-    def _refusal_reason(session: AuthSession, decision: LivenessDecision) -> Reason:
+    def _refusal_reason(session: SessionRecord, decision: LivenessDecision) -> Reason:
         if decision.reason is DecisionReason.TIMEOUT:
             return Reason.TIMEOUT if session.placed_ever else Reason.NO_FACE
         if decision.reason is DecisionReason.CLOCK_DRIFT:
@@ -169,7 +169,7 @@ class OutcomeResolver:
         return Reason.LIVENESS_FAILED
 
     def _recognise(
-        self, session: AuthSession, decision: LivenessDecision, now: float
+        self, session: SessionRecord, decision: LivenessDecision, now: float
     ) -> _Recognition:
         embeddings = decision.embeddings
         try:
@@ -237,7 +237,7 @@ class OutcomeResolver:
         return _match_check("match_every_frame", score, limit, detail)
 
     def _enroll(
-        self, session: AuthSession, embeddings: Sequence[Vector], qualities: Sequence[float]
+        self, session: SessionRecord, embeddings: Sequence[Vector], qualities: Sequence[float]
     ) -> _Recognition:
         assert session.username is not None and session.enrollment_token is not None
         try:
@@ -254,7 +254,7 @@ class OutcomeResolver:
         return _Recognition(name, Reason.OK)
 
     def _success(
-        self, session: AuthSession, checks: Sequence[Check], username: str, at: datetime
+        self, session: SessionRecord, checks: Sequence[Check], username: str, at: datetime
     ) -> SessionResult:
         # Only the user's counter: clearing the address's would let one address
         # interleave its own successes with attempts on other accounts.
@@ -280,7 +280,7 @@ class OutcomeResolver:
 
     def _audit(
         self,
-        session: AuthSession,
+        session: SessionRecord,
         checks: Sequence[Check],
         result: SessionResult,
         username: str | None,

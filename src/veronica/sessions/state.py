@@ -7,6 +7,7 @@ category from ``Reason``. The full checks go to the audit log.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -59,6 +60,16 @@ class SessionResult:
     def ok(self) -> bool:
         return self.status is not Status.REFUSED
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SessionResult:
+        return cls(
+            Status(data["status"]),
+            Reason(data["reason"]),
+            username=data.get("username"),
+            token=data.get("token"),
+            redirect=data.get("redirect"),
+        )
+
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "status": self.status.value,
@@ -78,6 +89,13 @@ def hex_colour(rgb: RGB | None) -> str | None:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def parse_colour(value: str | None) -> RGB | None:
+    """``hex_colour`` backwards."""
+    if value is None:
+        return None
+    return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
+
+
 @dataclass(frozen=True)
 class FrameState:
     """The answer to one processed frame (and the initial state, ``seq`` 0)."""
@@ -90,6 +108,21 @@ class FrameState:
     placed: bool = False
     progress: float = 0.0
     result: SessionResult | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FrameState:
+        """``to_json`` backwards (how a stored session keeps its last answer)."""
+        result = data["result"]
+        return cls(
+            seq=int(data["seq"]),
+            phase=Phase(data["phase"]),
+            action=None if data["action"] is None else Action(data["action"]),
+            light=parse_colour(data["light"]),
+            hints=tuple(Hint(h) for h in data["hints"]),
+            placed=bool(data["placed"]),
+            progress=float(data["progress"]),
+            result=None if result is None else SessionResult.from_json(result),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import struct
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,10 +27,12 @@ from veronica.api.deps import (
     SessionsDep,
     SettingsDep,
     SignerDep,
+    get_once,
 )
+from veronica.api.errors import unavailable_error
 from veronica.errors import ImageTooLargeError, TokenInvalidError, VeronicaError
-from veronica.security.tokens import verify_result_token
-from veronica.sessions import AuthSession, NewSession, Reason, SessionManager
+from veronica.security.tokens import LEEWAY_S, verify_result_token
+from veronica.sessions import NewSession, Reason, SessionManager, SessionRecord
 from veronica.sessions.errors import SessionExpiredError, SessionFinishedError
 from veronica.sessions.frames import frame_seconds, parse_frame_time
 from veronica.sessions.manager import Clock
@@ -78,7 +81,7 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def session_body(session: AuthSession, settings: Settings) -> dict[str, Any]:
+def session_body(session: SessionRecord, settings: Settings) -> dict[str, Any]:
     base = f"{COOKIE_PATH}/sessions/{session.id}"
     oval = session.oval
     return {
@@ -165,24 +168,36 @@ async def post_frame(
     session = sessions.authorize(session_id, cookie)
     sessions.check_csrf(session, x_csrf_token)
     # In a worker thread: at its TTL the check ends the session (audit write).
-    await run_in_threadpool(sessions.check_open, session)
+    await run_in_threadpool(sessions.check_open, session.id)
     t_ms = parse_frame_time(x_frame_time)
     frame_seconds(t_ms, None)  # refuse a malformed time before reading the body
     data = await read_frame(request, settings.max_frame_bytes)
-    state = await run_in_threadpool(sessions.process, session, t_ms, data, arrived_at)
-    return (state or session.state).to_json()
+    state = await run_in_threadpool(sessions.process, session.id, t_ms, data, arrived_at)
+    if state is None:  # skipped: the session as it stands now
+        state = (await run_in_threadpool(sessions.get, session.id)).state
+    return state.to_json()
 
 
 @router.post("/tokens/verify")
 def verify_token(
-    _: JsonBodyDep, body: VerifyTokenBody, signer: SignerDep, settings: SettingsDep
+    _: JsonBodyDep,
+    body: VerifyTokenBody,
+    signer: SignerDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> dict[str, Any]:
-    """Check a result token against this service's keys (the relying site may
-    instead verify it itself against ``/.well-known/jwks.json``)."""
+    """Check a result token against this service's keys, once: its ``jti`` is then
+    remembered until the token expires (on every instance, with Redis), and a second
+    check answers ``token already used``. (The relying site may instead verify it
+    itself against ``/.well-known/jwks.json``; replay is then its own to refuse.)"""
     try:
         claims = verify_result_token(body.token, signer.jwks(), issuer=settings.public_url)
     except TokenInvalidError as exc:
         return {"valid": False, "reason": exc.message}
+    # Only after the signature: a forged token must not spend a real token's jti.
+    remember_s = max(float(claims["exp"]) + LEEWAY_S - time.time(), 1.0)
+    if not get_once(request).use(f"token:{claims['jti']}", remember_s):
+        return {"valid": False, "reason": "token already used"}
     return {
         "valid": True,
         "username": claims["sub"],
@@ -263,22 +278,26 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
     if origin is None or origin_of(origin) not in allowed:
         await websocket.close(code=WS_POLICY_VIOLATION, reason="origin_not_allowed")
         return
-    sessions: SessionManager | None = getattr(websocket.app.state, "sessions", None)
+    services = getattr(websocket.app.state, "services", None)
+    sessions: SessionManager | None = None if services is None else services.sessions
     if sessions is None:
         await websocket.close(code=WS_TRY_AGAIN_LATER, reason="not_ready")
         return
     await websocket.accept()
     try:
         session = sessions.authorize(session_id, websocket.cookies.get(COOKIE_NAME))
-        await run_in_threadpool(sessions.check_open, session)
-    except VeronicaError as exc:
-        await _close_with_error(websocket, exc)
+        await run_in_threadpool(sessions.check_open, session.id)
+    except Exception as exc:
+        known = exc if isinstance(exc, VeronicaError) else unavailable_error(exc)
+        if known is None:
+            raise
+        await _close_with_error(websocket, known)
         return
     if await _hello(websocket, sessions, session):
         await _pump(websocket, sessions, session, settings.max_frame_bytes)
 
 
-async def _hello(websocket: WebSocket, sessions: SessionManager, session: AuthSession) -> bool:
+async def _hello(websocket: WebSocket, sessions: SessionManager, session: SessionRecord) -> bool:
     """The first message must be ``{"type": "hello", "csrf_token": ...}``."""
     try:
         message = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
@@ -329,7 +348,7 @@ async def _receive(
 
 
 async def _pump(
-    websocket: WebSocket, sessions: SessionManager, session: AuthSession, max_bytes: int
+    websocket: WebSocket, sessions: SessionManager, session: SessionRecord, max_bytes: int
 ) -> None:
     mailbox: asyncio.Queue[_Item] = asyncio.Queue(maxsize=1)
     receiver = asyncio.create_task(_receive(websocket, mailbox, max_bytes, sessions.clock))
@@ -351,23 +370,29 @@ async def _pump(
                 return
             try:
                 state = await run_in_threadpool(
-                    sessions.process, session, item.t_ms, item.jpeg, item.arrived_at
+                    sessions.process, session.id, item.t_ms, item.jpeg, item.arrived_at
                 )
             except (SessionExpiredError, SessionFinishedError) as exc:
-                if session.result is not None and session.result.reason in _TIME_LIMITS:
-                    await _send_final(websocket, session)
+                now = await run_in_threadpool(sessions.get, session.id)
+                if now.result is not None and now.result.reason in _TIME_LIMITS:
+                    await _send_final(websocket, now)
                 else:
                     await _close_with_error(websocket, exc)
                 return
             except VeronicaError as exc:
                 await _close_with_error(websocket, exc)
                 return
-            except Exception:
-                logger.exception("session %s: frame failed", session.id)
-                await _close_with_error(websocket, _InternalError("internal error"))
+            except Exception as exc:
+                mapped = unavailable_error(exc)  # Redis or the database: 1011 with its code
+                if mapped is None:
+                    logger.exception("session %s: frame failed", session.id)
+                await _close_with_error(websocket, mapped or _InternalError("internal error"))
                 return
             if state is None:
                 continue  # dropped: another frame of this session was in progress
+            # This socket's view of the session's deadline (the record it holds is a
+            # copy when the store is shared).
+            session.last_arrival = item.arrived_at
             await _send_json(websocket, state.to_json())
             if state.result is not None:
                 await websocket.close(code=1000)
@@ -379,17 +404,19 @@ async def _pump(
 
 
 async def _finish_overdue(
-    websocket: WebSocket, sessions: SessionManager, session: AuthSession
+    websocket: WebSocket, sessions: SessionManager, session: SessionRecord
 ) -> bool:
     """End the session if it ran out of time (``session_expired``) or frames
-    (``inactive``) and send that final state; False if it was not due."""
-    final = await run_in_threadpool(sessions.end_overdue, session)
+    (``inactive``) and send that final state; False if it was not due (then
+    ``session`` is brought up to date)."""
+    final = await run_in_threadpool(sessions.end_overdue, session.id)
     if final.result is None:
+        session.last_arrival = final.last_arrival  # another instance took frames
         return False
-    await _send_final(websocket, session)
+    await _send_final(websocket, final)
     return True
 
 
-async def _send_final(websocket: WebSocket, session: AuthSession) -> None:
+async def _send_final(websocket: WebSocket, session: SessionRecord) -> None:
     await _send_json(websocket, session.state.to_json())
     await websocket.close(code=1000)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from veronica.api.deps import AdminDep, MetricsDep, ServiceDep, SessionsDep
+from veronica.api.deps import AdminDep, MetricsDep, RedisDep, ServiceDep, SessionsDep
 from veronica.api.errors import error_response
 
 logger = logging.getLogger(__name__)
@@ -25,14 +25,19 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-def readyz(service: ServiceDep, sessions: SessionsDep) -> dict[str, object] | Response:
-    """Models loaded, the database and the session store reachable (readiness probe)."""
+def readyz(
+    service: ServiceDep, sessions: SessionsDep, redis: RedisDep
+) -> dict[str, object] | Response:
+    """Models loaded, the database, Redis (when configured) and the session store
+    reachable (readiness probe)."""
     try:
         with service.store.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception:
         logger.exception("database not reachable")
         return error_response(503, "database_unavailable", "database not reachable")
+    if redis is not None and not redis.ping():
+        return error_response(503, "redis_unavailable", "shared state (Redis) not reachable")
     if not sessions.store.ping():
         return error_response(503, "session_store_unavailable", "session store not reachable")
     return {"status": "ready", "embedder": service.engine.model_id}

@@ -10,11 +10,14 @@ but not the blink itself. Keeps ~1 s of EAR scalars and the blink events.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from veronica.liveness.signals._common import SessionClock
+from veronica.liveness.state import Snapshot, optional_float
 from veronica.liveness.types import Check, FrameInput
 
 
@@ -135,6 +138,28 @@ class BlinkSignal:
         how close a missed blink step came to the limit."""
         c0, c1 = self._clock.to_capture(t0), self._clock.to_capture(t1)
         return max((d for t, d in self._dips if c0 <= t <= c1), default=0.0)
+
+    def snapshot(self) -> Snapshot:
+        return {
+            "open": [list(v) for v in self._open],
+            "baseline": self._baseline,
+            "closed_since": self._closed_since,
+            "closed_depth": self._closed_depth,
+            "events": [[e.start_t, e.end_t, e.depth] for e in self._events],
+            "deepest": self._deepest,
+            "dips": [list(v) for v in self._dips],
+            "offset": self._clock.offset,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._open = deque((float(t), float(ear)) for t, ear in data["open"])
+        self._baseline = optional_float(data["baseline"])
+        self._closed_since = optional_float(data["closed_since"])
+        self._closed_depth = float(data["closed_depth"])
+        self._events = [BlinkEvent(float(a), float(b), float(d)) for a, b, d in data["events"]]
+        self._deepest = float(data["deepest"])
+        self._dips = [(float(t), float(d)) for t, d in data["dips"]]
+        self._clock.offset = float(data["offset"])
 
     def checks(self) -> tuple[Check, ...]:
         count = self.blink_count

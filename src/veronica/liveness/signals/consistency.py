@@ -9,12 +9,15 @@ conversion) and keeps only the previous grey frame and running counters.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from veronica.liveness.state import Snapshot, optional_float, pack_grey, unpack_grey
 from veronica.liveness.types import Check, FrameInput
 from veronica.pipeline.types import Box
 
@@ -34,6 +37,12 @@ class ConsistencyLimits:
     the measure does not depend on the face size. Nearest/linear sampling keeps
     the sensor noise that tells a camera from a still (area averaging would
     smooth it away)."""
+    keep_margin: float = 0.3
+    """Of the previous frame only its face region is kept, widened by this share
+    of the face box on each side: the next frame's box (moved ≤ 0.2 widths per
+    frame for a fast head at 25 fps) falls inside it, and a session's state stays
+    small enough to move between instances (``liveness/state.py``). A box that
+    falls outside is not compared."""
     max_faceless_run: int = 3
     """Consecutive challenge frames without a face that end the track: ~0.3 s at
     the page's 10 frames/s. The tracking mesh keeps a face through blinks and
@@ -78,6 +87,38 @@ def mean_abs_diff(a: NDArray[np.float32], b: NDArray[np.float32]) -> float:
     return float(np.mean(np.abs(a - b)))
 
 
+@dataclass(frozen=True)
+class FaceCrop:
+    """The part of a grey frame around its face: pixel ``(x0, y0)`` of the frame
+    is ``grey[0, 0]``."""
+
+    x0: int
+    y0: int
+    grey: NDArray[np.uint8]
+    frame_width: int
+    frame_height: int
+
+    @classmethod
+    def around(cls, grey: NDArray[np.uint8], box: Box, margin: float) -> FaceCrop:
+        h, w = grey.shape[:2]
+        mx, my = box.width * margin, box.height * margin
+        x0, y0 = max(0, int(box.x0 - mx)), max(0, int(box.y0 - my))
+        x1, y1 = min(w, math.ceil(box.x1 + mx)), min(h, math.ceil(box.y1 + my))
+        return cls(x0, y0, grey[y0:y1, x0:x1].copy(), w, h)
+
+    def region(self, box: Box, size: int) -> NDArray[np.float32] | None:
+        """``face_region_grey`` of the whole frame, if ``box`` lies inside the crop."""
+        x0, x1 = max(0, int(box.x0)), min(self.frame_width, math.ceil(box.x1))
+        y0, y1 = max(0, int(box.y0)), min(self.frame_height, math.ceil(box.y1))
+        h, w = self.grey.shape[:2]
+        if x0 < self.x0 or y0 < self.y0 or x1 > self.x0 + w or y1 > self.y0 + h:
+            return None
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return None
+        part = self.grey[y0 - self.y0 : y1 - self.y0, x0 - self.x0 : x1 - self.x0]
+        return cv2.resize(part, (size, size), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+
+
 class ConsistencySignal:
     """Streaming consistency checks over a session's frames."""
 
@@ -85,7 +126,7 @@ class ConsistencySignal:
 
     def __init__(self, limits: ConsistencyLimits | None = None) -> None:
         self.limits = limits or ConsistencyLimits()
-        self._prev_grey: NDArray[np.uint8] | None = None
+        self._prev: FaceCrop | None = None
         self._pairs = 0
         self._frozen_pairs = 0
         self._min_diff = math.inf
@@ -111,11 +152,13 @@ class ConsistencySignal:
         face = analysis.face
         if frame.session_t is not None:
             self._update_presence(face is not None)
+        if face is None:
+            self._prev = None  # the next pair would compare a face with no face
+            return
         grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY))
-        if face is not None:
-            self._update_frozen(grey, face.box)
-            self._update_track(face.box)
-        self._prev_grey = grey
+        self._update_frozen(grey, face.box)
+        self._update_track(face.box)
+        self._prev = FaceCrop.around(grey, face.box, self.limits.keep_margin)
 
     def _update_presence(self, present: bool) -> None:
         self._challenge_frames += 1
@@ -139,13 +182,14 @@ class ConsistencySignal:
         self._last_t = t
 
     def _update_frozen(self, grey: NDArray[np.uint8], box: Box) -> None:
-        if self._prev_grey is None or self._prev_grey.shape != grey.shape:
+        prev = self._prev
+        if prev is None or (prev.frame_height, prev.frame_width) != grey.shape[:2]:
             return
         # The same region of both frames: the tracker jitters even on a repeated
         # frame, so the current box is applied to both (pixels, not landmarks).
         size = self.limits.diff_size_px
         now = face_region_grey(grey, box, size)
-        before = face_region_grey(self._prev_grey, box, size)
+        before = prev.region(box, size)
         if now is None or before is None:
             return
         diff = mean_abs_diff(now, before)
@@ -164,6 +208,58 @@ class ConsistencySignal:
         self._max_jump = max(self._max_jump, jump)
         ratio = max(box.width / last.width, last.width / box.width)
         self._max_size_change = max(self._max_size_change, ratio)
+
+    def snapshot(self) -> Snapshot:
+        prev = self._prev
+        box = self._last_box
+        return {
+            "prev": None
+            if prev is None
+            else [prev.x0, prev.y0, pack_grey(prev.grey), prev.frame_width, prev.frame_height],
+            "pairs": self._pairs,
+            "frozen_pairs": self._frozen_pairs,
+            "min_diff": None if math.isinf(self._min_diff) else self._min_diff,
+            "challenge_frames": self._challenge_frames,
+            "faceless": self._faceless,
+            "faceless_run": self._faceless_run,
+            "max_faceless_run": self._max_faceless_run,
+            "last_box": None if box is None else [box.x0, box.y0, box.x1, box.y1],
+            "max_jump": self._max_jump,
+            "max_size_change": self._max_size_change,
+            "last_t": self._last_t,
+            "non_increasing": self._non_increasing,
+            "intervals": self._intervals,
+            "interval_sum": self._interval_sum,
+            "max_gap": self._max_gap,
+            "max_second_face": self._max_second_face,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        prev = data["prev"]
+        self._prev = (
+            None
+            if prev is None
+            else FaceCrop(
+                int(prev[0]), int(prev[1]), unpack_grey(prev[2]), int(prev[3]), int(prev[4])
+            )
+        )
+        self._pairs = int(data["pairs"])
+        self._frozen_pairs = int(data["frozen_pairs"])
+        self._min_diff = math.inf if data["min_diff"] is None else float(data["min_diff"])
+        self._challenge_frames = int(data["challenge_frames"])
+        self._faceless = int(data["faceless"])
+        self._faceless_run = int(data["faceless_run"])
+        self._max_faceless_run = int(data["max_faceless_run"])
+        box = data["last_box"]
+        self._last_box = None if box is None else Box(*(float(v) for v in box))
+        self._max_jump = float(data["max_jump"])
+        self._max_size_change = float(data["max_size_change"])
+        self._last_t = optional_float(data["last_t"])
+        self._non_increasing = int(data["non_increasing"])
+        self._intervals = int(data["intervals"])
+        self._interval_sum = float(data["interval_sum"])
+        self._max_gap = float(data["max_gap"])
+        self._max_second_face = float(data["max_second_face"])
 
     @property
     def frozen_fraction(self) -> float:

@@ -10,11 +10,14 @@ is the person's own left in an unmirrored picture (``Action.TURN_LEFT``); pitch
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from veronica.liveness.signals._common import SessionClock, kth_largest
+from veronica.liveness.state import Snapshot, optional_float
 from veronica.liveness.types import Action, Check, FrameInput
 from veronica.pipeline.runner import FrameAnalysis
 
@@ -171,6 +174,17 @@ class HeadMotionSignal:
             detail = f"moved the wrong way by {wrong:.2f}{unit}"
             return ChallengeResponse(False, reached, limit, detail)
         return ChallengeResponse(reached >= limit, reached, limit, f"{len(changes)} frames")
+
+    def snapshot(self) -> Snapshot:
+        samples = [[s.t, s.yaw, s.pitch, s.distance_mm] for s in self._samples]
+        return {"samples": samples, "offset": self._clock.offset}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._samples = deque(
+            _Sample(float(t), float(yaw), float(pitch), optional_float(d))
+            for t, yaw, pitch, d in data["samples"]
+        )
+        self._clock.offset = float(data["offset"])
 
     def checks(self) -> tuple[Check, ...]:
         """One check per judged step, in the order ``response`` was called."""

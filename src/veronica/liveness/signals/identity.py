@@ -15,10 +15,13 @@ every one against the recognised user.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from veronica.liveness.state import Snapshot, pack_array, unpack_array
 from veronica.liveness.types import Check, FrameInput
 from veronica.pipeline.embed import Vector
 
@@ -64,7 +67,8 @@ class FaceSample:
     lit: bool
     """A colour was shown (the skin is tinted): recognition prefers unlit samples."""
     similarity: float
-    """To the session's reference (1.0 for the reference itself)."""
+    """To the session's reference (1.0 for the reference itself; NaN until the
+    reference exists)."""
 
 
 class IdentitySignal:
@@ -74,7 +78,8 @@ class IdentitySignal:
         self.limits = limits or IdentityLimits()
         self._reference: Vector | None = None
         self._samples: list[FaceSample] = []
-        self._pending: list[FrameInput] = []
+        self._pending: list[FaceSample] = []
+        """Posed samples that came before any frontal one (compared once it does)."""
 
     @property
     def samples(self) -> tuple[FaceSample, ...]:
@@ -93,37 +98,47 @@ class IdentitySignal:
         if analysis.embedding is None or analysis.quality is None:
             return
         pose = analysis.quality.pose
-        posed = self.is_posed(pose.yaw, pose.pitch, analysis.quality.eye_aspect_ratio)
+        sample = FaceSample(
+            t=frame.t,
+            embedding=analysis.embedding,
+            quality=analysis.quality_score,
+            yaw_deg=pose.yaw,
+            pitch_deg=pose.pitch,
+            posed=self.is_posed(pose.yaw, pose.pitch, analysis.quality.eye_aspect_ratio),
+            lit=frame.light is not None,
+            similarity=math.nan,
+        )
         if self._reference is None:
-            if posed:
+            if sample.posed:
                 # Held until a frontal sample sets the reference (a posed first
                 # sample would make a poor reference).
-                self._pending.append(frame)
+                self._pending.append(sample)
                 return
-            self._reference = analysis.embedding
-            self._add(frame, analysis.embedding, posed)
+            self._reference = sample.embedding
+            self._add(sample)
             for held in self._pending:
-                if held.analysis.embedding is not None:
-                    self._add(held, held.analysis.embedding, posed=True)
+                self._add(held)
             self._pending.clear()
             return
-        self._add(frame, analysis.embedding, posed)
+        self._add(sample)
 
-    def _add(self, frame: FrameInput, embedding: Vector, posed: bool) -> None:
-        assert self._reference is not None and frame.analysis.quality is not None
-        pose = frame.analysis.quality.pose
-        self._samples.append(
-            FaceSample(
-                t=frame.t,
-                embedding=embedding,
-                quality=frame.analysis.quality_score,
-                yaw_deg=pose.yaw,
-                pitch_deg=pose.pitch,
-                posed=posed,
-                lit=frame.light is not None,
-                similarity=float(np.dot(self._reference, embedding)),
-            )
-        )
+    def _add(self, sample: FaceSample) -> None:
+        assert self._reference is not None
+        similarity = float(np.dot(self._reference, sample.embedding))
+        self._samples.append(replace(sample, similarity=similarity))
+
+    def snapshot(self) -> Snapshot:
+        return {
+            "reference": None if self._reference is None else pack_array(self._reference),
+            "samples": [_pack_sample(s) for s in self._samples],
+            "pending": [_pack_sample(s) for s in self._pending],
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        reference = data["reference"]
+        self._reference = None if reference is None else unpack_array(reference)
+        self._samples = [_unpack_sample(s) for s in data["samples"]]
+        self._pending = [_unpack_sample(s) for s in data["pending"]]
 
     def limit_for(self, sample: FaceSample) -> float:
         return self.limits.min_similarity_posed if sample.posed else self.limits.min_similarity
@@ -143,3 +158,31 @@ class IdentitySignal:
         )
         value = weakest.similarity if math.isfinite(weakest.similarity) else -1.0
         return (Check("identity", value, limit, value >= limit, detail),)
+
+
+def _pack_sample(sample: FaceSample) -> Snapshot:
+    similarity = None if math.isnan(sample.similarity) else sample.similarity
+    return {
+        "t": sample.t,
+        "embedding": pack_array(sample.embedding),
+        "quality": sample.quality,
+        "yaw": sample.yaw_deg,
+        "pitch": sample.pitch_deg,
+        "posed": sample.posed,
+        "lit": sample.lit,
+        "similarity": similarity,
+    }
+
+
+def _unpack_sample(data: Mapping[str, Any]) -> FaceSample:
+    similarity = data["similarity"]
+    return FaceSample(
+        t=float(data["t"]),
+        embedding=unpack_array(data["embedding"]).astype(np.float32),
+        quality=float(data["quality"]),
+        yaw_deg=float(data["yaw"]),
+        pitch_deg=float(data["pitch"]),
+        posed=bool(data["posed"]),
+        lit=bool(data["lit"]),
+        similarity=math.nan if similarity is None else float(similarity),
+    )

@@ -13,11 +13,14 @@ frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from veronica.liveness.state import Snapshot, optional_float
 from veronica.liveness.types import RGB, Check, FrameInput
 from veronica.pipeline.types import FaceLandmarks
 
@@ -118,6 +121,20 @@ class LightSignal:
         self._t.append(frame.t)
         self._skin.append(chroma(*(float(v) for v in colour)))
         self._page.append(rgb_chroma(frame.light) if frame.light is not None else NEUTRAL)
+
+    def snapshot(self) -> Snapshot:
+        return {
+            "t": list(self._t),
+            "skin": [list(v) for v in self._skin],
+            "page": [list(v) for v in self._page],
+            "last_light_t": self._last_light_t,
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._t = [float(t) for t in data["t"]]
+        self._skin = [(float(r), float(b)) for r, b in data["skin"]]
+        self._page = [(float(r), float(b)) for r, b in data["page"]]
+        self._last_light_t = optional_float(data["last_light_t"])
 
     def best_lag(self) -> tuple[float, int] | None:
         """(max correlation, its lag in frames), or ``None`` with too few frames.

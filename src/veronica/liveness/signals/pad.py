@@ -7,10 +7,13 @@ swing. A trimmed mean over many frames is steadier than any one of them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from veronica.liveness.state import Snapshot
 from veronica.liveness.types import Check, FrameInput
 
 
@@ -47,6 +50,12 @@ class PadSignal:
         pad = frame.analysis.pad
         if pad is not None and len(self._scores) < self.limits.max_scores:
             self._scores.append(pad.live)
+
+    def snapshot(self) -> Snapshot:
+        return {"scores": list(self._scores)}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._scores = [float(v) for v in data["scores"]]
 
     @property
     def frame_count(self) -> int:

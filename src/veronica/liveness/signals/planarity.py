@@ -19,13 +19,16 @@ frame scaled by ``scale``; keeps the previous small grey frame and the points.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from veronica.liveness.signals._common import FACE_OVAL, oval_polygon
+from veronica.liveness.state import Snapshot
 from veronica.liveness.types import Action, Check, FrameInput
 from veronica.pipeline.types import NOSE_TIP, FaceLandmarks
 
@@ -228,6 +231,26 @@ class PlanaritySignal:
             return
         if self._best is None or segment.best.turn_deg > self._best.turn_deg:
             self._best = segment.best
+
+    def snapshot(self) -> Snapshot:
+        """The results so far; the open segment's texture tracks and the previous
+        frame stay in the process (a session that moves on restarts them: this
+        signal is advisory)."""
+        result = self.result
+        best = None if result is None else [
+            result.turn_deg, result.residual_iod, result.mesh_parallax_iod, result.tracks
+        ]  # fmt: skip
+        return {"best": best, "max_turn": self._max_turn}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        best = data["best"]
+        self._best = (
+            None
+            if best is None
+            else SegmentResult(float(best[0]), float(best[1]), float(best[2]), int(best[3]))
+        )
+        self._max_turn = float(data["max_turn"])
+        self._prev, self._segment = None, None
 
     @property
     def result(self) -> SegmentResult | None:

@@ -9,8 +9,12 @@ window does not count, whatever the client claims.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from veronica.liveness.signals.blink import BlinkLimits, BlinkSignal
 from veronica.liveness.signals.head_motion import HeadMotionLimits, HeadMotionSignal
+from veronica.liveness.state import Snapshot
 from veronica.liveness.types import Action, Check, FrameInput, SessionScript
 from veronica.pipeline.runner import FrameAnalysis
 
@@ -42,6 +46,13 @@ class ChallengeSteps:
             start = t - (session_t - step.start_s)
             return self.head.progress(step.action, start, analysis)
         return 0.0
+
+    def snapshot(self) -> Snapshot:
+        return {"head": self.head.snapshot(), "blink": self.blink.snapshot()}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.head.restore(data["head"])
+        self.blink.restore(data["blink"])
 
     def checks(self) -> tuple[Check, ...]:
         checks = []

@@ -19,11 +19,14 @@ tolerance. Keeps three scalars per approach frame.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from veronica.liveness.signals._common import CHEEK_IMAGE_LEFT, CHEEK_IMAGE_RIGHT
+from veronica.liveness.state import Snapshot
 from veronica.liveness.types import Action, Check, FrameInput
 from veronica.pipeline.types import FaceLandmarks
 
@@ -92,6 +95,12 @@ class ZoomSignal:
             return
         face = analysis.face
         self._rows.append((analysis.depth.distance_mm, nose_size(face), outline_width(face)))
+
+    def snapshot(self) -> Snapshot:
+        return {"rows": [list(r) for r in self._rows]}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self._rows = [(float(d), float(n), float(o)) for d, n, o in data["rows"]]
 
     def result(self) -> ZoomResult | None:
         """Far end (first frames) vs near end (the nearest frames), or ``None``."""

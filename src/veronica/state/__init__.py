@@ -1,0 +1,1 @@
+"""State shared between instances: the Redis connection (``state.redis``)."""
