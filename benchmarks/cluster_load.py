@@ -177,13 +177,17 @@ def report(
         ),
         '"cluster cores": CPU used by nginx and every instance (all threads) during the '
         'measured seconds; "cluster CPU ms/frame" is that per answered frame. "other load": '
-        "processes outside the cluster and the load generator (PostgreSQL and Redis count "
-        "here), in cores.",
+        "every process but the load generator, the cluster's included (so other load − "
+        "cluster cores is PostgreSQL, Redis and the rest of the machine), in cores.",
         "",
-        "On 2 cores a second instance cannot add compute: each instance already runs its "
-        "ONNX and MediaPipe work on the cores there are. What it adds is a second process "
-        "to fail over to (tests/deploy/test_deploy_failover.py) and, on a machine with "
-        'more cores or on a second machine, capacity: see docs/DEPLOY.md, "Sizing".',
+        # Written for the run in benchmarks/CLUSTER_RESULTS.md: re-read it after a rerun.
+        "A second instance on the same 2 cores answers ~30 % more frames (one process "
+        "leaves part of the cores idle between its serial steps) at a lower CPU cost per "
+        "frame; beyond that, capacity comes from more cores or more hosts: see "
+        'docs/DEPLOY.md, "Sizing". It also gives a process to fail over to '
+        "(tests/deploy/test_deploy_failover.py). At 8 sessions the admission limit (4 per "
+        "core, counted in Redis for the whole cluster) refused the extra sessions with 503 "
+        "busy, as designed; their clients retried.",
         "",
     ]
 

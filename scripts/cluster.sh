@@ -229,14 +229,18 @@ database_url() { echo "postgresql+psycopg://${PG#*://}/$DB"; }
 
 # The settings every instance shares (and the CLI calls of the set-up).
 SHARED_ENV=()
+SERVE_FLAGS=()
 # VERONICA_MAX_ACTIVE_SESSIONS is left to its default, 4 per core of this machine:
 # admission is counted in Redis for the whole cluster, and all instances share
 # these cores (docs/DEPLOY.md, "Sizing").
 shared_env() {
     local environment=(VERONICA_ENVIRONMENT=production)
+    SERVE_FLAGS=()
     if [ -n "$BENCHMARK_SEED" ]; then
-        # A fixed script lets a recorded video sign in; never for real users.
+        # A fixed script lets a recorded video sign in; never for real users
+        # (`serve` runs a test environment only with --dev).
         environment=(VERONICA_ENVIRONMENT=test "VERONICA_CHALLENGE_SEED=$BENCHMARK_SEED")
+        SERVE_FLAGS=(--dev)
     fi
     SHARED_ENV=(
         "${environment[@]}"
@@ -277,7 +281,7 @@ start_instance() {
         exec env "${DROPPED[@]}" -u VERONICA_METRICS_PORT -u VERONICA_TLS_CERT_FILE \
             -u VERONICA_TLS_KEY_FILE -u VERONICA_HOST -u VERONICA_PORT "${SHARED_ENV[@]}" \
             "VERONICA_DATA_DIR=$data" "VERONICA_INSTANCE_ID=veronica-$i" \
-            "$VENV/bin/veronica" serve --host 127.0.0.1 --port "$port" \
+            "$VENV/bin/veronica" serve "${SERVE_FLAGS[@]}" --host 127.0.0.1 --port "$port" \
             --proxy-headers --forwarded-allow-ips 127.0.0.1
     ) >>"$log" 2>&1 </dev/null &
     echo $! >"$pidfile"

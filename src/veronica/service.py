@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,6 +97,9 @@ class FaceService:
         self._index: AdaptiveIndex | None = None
         # Serialises building and updating the index; searches never take it.
         self._index_lock = threading.Lock()
+        self.on_change: Callable[[str], None] | None = None
+        """Told the user name after this process enrolled or deleted someone (the
+        gallery feed tells the other instances, ``state/gallery.py``)."""
 
     @classmethod
     def open(cls, settings: Settings, engine: FaceEngine) -> FaceService:
@@ -189,6 +192,11 @@ class FaceService:
                 return
             self._index.apply(GalleryChange(canonical, self._stored_templates(canonical)))
 
+    def _changed(self, name: str) -> None:
+        self.sync_user(name)
+        if self.on_change is not None:
+            self.on_change(name)
+
     def _stored_templates(self, name: str) -> NDArray[np.float32]:
         try:
             return self.store.user_templates(name, self.engine.model_id)
@@ -199,7 +207,7 @@ class FaceService:
         """Erase the user (templates, images, links; ``TemplateStore.delete_user``) and
         drop them from the index; returns how many templates went."""
         removed = self.store.delete_user(name)
-        self.sync_user(name)
+        self._changed(name)
         return removed
 
     def check_identification(self) -> None:
@@ -262,7 +270,7 @@ class FaceService:
                 for image, analysis, vector in zip(images, analyses, vectors, strict=True)
             ],
         )
-        self.sync_user(name)
+        self._changed(name)
         return EnrollResult(name, len(vectors), tuple(a.quality_score for a in analyses))
 
     def _check_same_as_enrolled(self, name: str, vectors: list[Vector]) -> None:
@@ -304,7 +312,7 @@ class FaceService:
             self.engine.model_id,
             [NewTemplate(v, q) for v, q in zip(vectors, scores, strict=True)],
         )
-        self.sync_user(name)
+        self._changed(name)
         return EnrollResult(name, len(vectors), scores)
 
     def verify_embeddings(self, name: str, probes: Sequence[Vector]) -> VerifyResult:

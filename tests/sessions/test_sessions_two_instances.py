@@ -6,7 +6,8 @@ session once, and enrollments made on both at the same time are all kept."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -144,3 +145,50 @@ def test_enrollments_on_both_instances_at_once_are_all_kept(pair: tuple[Stack, S
         assert stack.service.index.user_count == len(expected)
         top = stack.service.identify(probe).candidates[0]
         assert "-biden-" in top.name
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_gallery_feed_tells_the_other_instance(pair: tuple[Stack, Stack]) -> None:
+    """Enroll on ``a``, delete on ``a``: ``b``'s 1:N index follows by itself (no
+    user-count check), through Redis pub/sub."""
+    a, b = pair
+    feed_b = b.services.gallery
+    assert feed_b is not None and wait_until(feed_b.subscribed.is_set)
+    b.service.enroll("biden", [face_path("biden", 1).read_bytes()])
+    assert b.service.index.user_count == 1  # b's index exists before a's change
+    before = feed_b.applied
+    a.service.enroll("obama", [face_path("obama", 1).read_bytes()])
+    assert wait_until(lambda: feed_b.applied > before and b.service.index.user_count == 2)
+    probe = face_path("obama", 3).read_bytes()
+    assert b.service.identify(probe).candidates[0].name == "obama"
+    before = feed_b.applied
+    a.service.delete_user("obama")
+    assert wait_until(lambda: feed_b.applied > before and b.service.index.user_count == 1)
+
+
+def test_an_unreachable_redis_does_not_fail_an_enrollment(
+    tmp_path: Path, face_engine: FaceEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The enrollment is in the database; the feed's announcement is dropped with a
+    warning (the others catch up at their next reload)."""
+    stack = build_stack(
+        tmp_path / "data",
+        face_engine,
+        redis_url="redis://127.0.0.1:1/0",  # nothing listens on port 1
+        redis_prefix="veronica-test-unreachable:",
+    )
+    try:
+        with caplog.at_level("WARNING", logger="veronica.state.gallery"):
+            stack.service.enroll("obama", [face_path("obama", 1).read_bytes()])
+        assert [u.name for u in stack.service.store.list_users()] == ["obama"]
+        assert any("could not announce" in r.getMessage() for r in caplog.records)
+    finally:
+        stack.services.close()

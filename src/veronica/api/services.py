@@ -32,6 +32,7 @@ from veronica.sessions.admission import Admission, InMemoryAdmission, RedisAdmis
 from veronica.sessions.observe import SessionObserver
 from veronica.sessions.store import InMemorySessionStore, RedisSessionStore, SessionStore
 from veronica.settings import Settings
+from veronica.state.gallery import GalleryFeed
 from veronica.state.redis import RedisState, connect_from_settings
 from veronica.storage import TemplateCipher
 from veronica.storage.audit import AuditLog
@@ -53,11 +54,15 @@ class Services:
     sessions: SessionManager
     redis: RedisState | None
     """The shared Redis, or None when state lives in this process."""
+    gallery: GalleryFeed | None = None
+    """With Redis: tells the other instances about enrollments and deletions."""
 
     def close(self) -> None:
         """Release the session trackers and the Redis connections (the engine is
         the caller's)."""
         self.sessions.close()
+        if self.gallery is not None:
+            self.gallery.close()
         if self.redis is not None:
             self.redis.close()
 
@@ -120,6 +125,10 @@ def build_services(
         clock=clock,
         observer=observer,
     )
+    gallery = None
+    if redis is not None:
+        gallery = GalleryFeed(redis, service)
+        gallery.start()
     return Services(
         service=service,
         signer=signer,
@@ -131,4 +140,5 @@ def build_services(
         once=once,
         sessions=sessions,
         redis=redis,
+        gallery=gallery,
     )

@@ -26,9 +26,10 @@ class ClockLimits:
     max_drift_s: float = 0.5
     """Largest spread, over a session, of (arrival − claimed capture time): the
     encoding, upload and queueing time of a frame may vary by this much between
-    frames. The page's stop-and-wait loop measured a spread of at most 0.08 s on
-    loopback and 0.15 s with 40 ± 20 ms of emulated network delay
-    (benchmarks/CLOCK_RESULTS.md); 0.5 s leaves room for a phone on a busy
+    frames. The page's stop-and-wait loop in Chromium measured a spread of at
+    most 0.043 s on loopback, 0.030 s with 5 ± 5 ms and 0.100 s with 40 ± 20 ms
+    of emulated network delay each way (4 sessions per path, on a loaded 2-core
+    machine: benchmarks/CLOCK_RESULTS.md); 0.5 s leaves room for a phone on a busy
     network, and any claimed clock 10 % off the real one leaves it within ~5 s,
     before the challenges end."""
 
