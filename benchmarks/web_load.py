@@ -557,9 +557,9 @@ def report(
             f"{name}: " + (", ".join(f"{k} ×{v}" for k, v in counts.most_common()) or "none")
             for name, counts in refusals.items()
         )
-        + ". Several uvicorn workers are not an option: sessions live in the process that "
-        "created them (`InMemorySessionStore`), and a worker per connection would miss "
-        "them (see `src/veronica/sessions/store.py`).",
+        + ". One process with the embedded defaults: sessions live in the process that "
+        "created them (`InMemorySessionStore`); several instances need the Redis session "
+        "store (benchmarks/cluster_load.py).",
         "",
     ]
 
