@@ -108,6 +108,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
+def comparison(rows: list[tuple[int, int, Tally, float, float, float]], seconds: float) -> str:
+    """The measured gain of the most instances over one, per session count."""
+    fps = {(i, n): tally.answered / seconds for i, n, tally, *_ in rows}
+    most = max((i for i, _ in fps), default=1)
+    gains = [
+        f"{n} sessions: {fps[(most, n)] / fps[(1, n)] - 1:+.0%}"
+        for n in sorted({n for _, n in fps})
+        if most > 1 and (1, n) in fps and (most, n) in fps and fps[(1, n)] > 0
+    ]
+    if not gains:
+        return "No one-instance baseline in this run to compare with."
+    return (
+        f"Frames/s of {most} instances against 1 on the same cores: {', '.join(gains)}. "
+        "Beyond one host's cores, capacity comes from more hosts (docs/DEPLOY.md, "
+        '"Sizing"); a second instance is also a process to fail over to '
+        "(tests/deploy/test_deploy_failover.py). Sessions over the admission limit (4 per "
+        "core, counted in Redis for the whole cluster) are refused with 503 busy by design "
+        'and their clients retry ("other answers").'
+    )
+
+
 def report(
     rows: list[tuple[int, int, Tally, float, float, float]],
     args: argparse.Namespace,
@@ -180,14 +201,7 @@ def report(
         "every process but the load generator, the cluster's included (so other load − "
         "cluster cores is PostgreSQL, Redis and the rest of the machine), in cores.",
         "",
-        # Written for the run in benchmarks/CLUSTER_RESULTS.md: re-read it after a rerun.
-        "A second instance on the same 2 cores answers ~30 % more frames (one process "
-        "leaves part of the cores idle between its serial steps) at a lower CPU cost per "
-        "frame; beyond that, capacity comes from more cores or more hosts: see "
-        'docs/DEPLOY.md, "Sizing". It also gives a process to fail over to '
-        "(tests/deploy/test_deploy_failover.py). At 8 sessions the admission limit (4 per "
-        "core, counted in Redis for the whole cluster) refused the extra sessions with 503 "
-        "busy, as designed; their clients retried.",
+        comparison(rows, args.seconds),
         "",
     ]
 

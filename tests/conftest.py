@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from redis_support import RedisServer, own_redis, shared_redis
 from support import in_ci, models_dir, shared_data_dir, unavailable
 from veronica.pipeline.engine import EngineConfig, FaceEngine
+from veronica.state.redis import RedisState
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +63,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             tr.write_line(f"CI=true: {len(guard.skipped)} test(s) skipped; failing the run:")
             for nodeid in guard.skipped:
                 tr.write_line(f"  {nodeid}")
+
+
+@pytest.fixture
+def redis_state() -> Iterator[RedisState]:
+    """The machine's Redis under a key prefix of this test's own (``redis_support``)."""
+    with shared_redis() as state:
+        yield state
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A ``redis-server`` of this test's own, to stop and start (``redis_support``)."""
+    with own_redis(tmp_path / "redis") as server:
+        yield server

@@ -24,19 +24,13 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from redis_support import RedisServer, own_redis
+from redis_support import RedisServer
 from support import unavailable
 from veronica.pipeline.engine import FaceEngine
 from veronica.security.tokens import ResultSigner, generate_signing_key
 
 VERIFY = "/api/v1/auth/tokens/verify"
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with own_redis(tmp_path / "redis") as server:
-        yield server
 
 
 def _token(client: TestClient, session_id: str) -> str:

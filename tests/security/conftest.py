@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from redis_support import RedisServer, own_redis, shared_redis
-from veronica.state.redis import RedisState
 from veronica.storage import make_engine, upgrade_database
 
 
@@ -22,15 +20,3 @@ def engine(tmp_path: Path) -> Iterator[Engine]:
     engine = make_engine(url)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def redis_state() -> Iterator[RedisState]:
-    with shared_redis() as state:
-        yield state
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with own_redis(tmp_path / "redis") as server:
-        yield server

@@ -4,14 +4,12 @@ outages on a Redis of the test's own)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from pathlib import Path
 
 import pytest
 
-from redis_support import LossyProxy, RedisServer, own_redis, redis_url, shared_redis
+from redis_support import LossyProxy, RedisServer, redis_url
 from redis_workers import hammer_admission
 from veronica.errors import StateUnavailableError
 from veronica.sessions.admission import (
@@ -27,18 +25,6 @@ from veronica.state.redis import RedisState, connect
 
 A, B = "203.0.113.7", "198.51.100.1"
 HORIZON_S = 180.0
-
-
-@pytest.fixture
-def redis_state() -> Iterator[RedisState]:
-    with shared_redis() as state:
-        yield state
-
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with own_redis(tmp_path / "redis") as server:
-        yield server
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -66,7 +66,8 @@ SIGNALS: tuple[SignalSpec, ...] = (
     SignalSpec("identity", CheckFamily.IDENTITY, True, lambda p, s, m: IdentitySignal(p.identity)),
     # Geometry from the mesh is regularised by a learned face shape: on simulated
     # heads the zoom ratio came out 1.01–1.06 where the pinhole model expects
-    # 1.09–1.14, and texture-track planarity passes bent prints (field notes).
+    # 1.09–1.14, and texture-track planarity does not separate bent prints
+    # (docs/LIVENESS.md, the signals table).
     # Advisory until calibrated on real recordings of approaches and turns.
     SignalSpec(
         "planarity", CheckFamily.GEOMETRY, False, lambda p, s, m: PlanaritySignal(p.planarity)

@@ -1,8 +1,8 @@
 """Stage 7, passive presentation-attack (PAD) score from a single frame.
 
 ``fr_liveness.onnx`` (npm ``faceplugin-face-recognition-js@0.0.1``): a
-MiniFASNet-style 3-class network, class 0 = live. Measured behaviour (see the
-field notes and docs/MODELS.md): it works far better fed **BGR** than the RGB its
+MiniFASNet-style 3-class network, class 0 = live. Measured behaviour (docs/MODELS.md,
+with the command): it works far better fed **BGR** than the RGB its
 package feeds; raw 0–255 input at 128×128; the crop is the face box scaled
 by min(2.7, what fits), shifted to stay inside the frame, never padded. It
 mostly reacts to card edges and screen bezels, its weights' origin is

@@ -1,5 +1,5 @@
 """What a client is told: the per-frame state and the final result (wire format
-in scratch/web-contract.md and docs/API.md).
+in docs/API.md).
 
 A client never sees scores or which liveness check failed: only a reason
 category from ``Reason``. The full checks go to the audit log.

@@ -26,8 +26,9 @@ from veronica.pipeline.runner import FrameAnalysis
 class HeadMotionLimits:
     min_turn_deg: float = 15.0
     """Yaw change a turn must reach. A comfortable turn is 20–30°; pose noise
-    is 0.1–0.4°; a flat photo tilted ±25° reads as only 4–5° (field notes), so a
-    tilted card cannot fake it."""
+    is 0.1–0.4°. A tilted card must beat it with the yaw the mesh reads off a flat
+    picture: no simulated print species was accepted in the suite
+    (docs/LIVENESS.md, Results)."""
     min_look_up_deg: float = 10.0
     """Pitch change for ``look_up``: people raise the head less than they turn it
     (the talking-head video moves ±10° unprompted)."""

@@ -21,7 +21,8 @@ from veronica.liveness.types import Check, FrameInput
 class PadLimits:
     min_live: float = 0.5
     """Aggregate live score to pass. The model's scores need calibrating per
-    camera setup (field notes); 0.5 is the neutral class boundary until then.
+    camera setup (not done: docs/MODELS.md); 0.5 is the neutral class boundary
+    until then.
     Live faces on the talking-head video score ≈ 1.0."""
     min_frames: int = 5
     """Frames with a score needed before the aggregate means anything."""
