@@ -201,6 +201,10 @@ make_secrets_and_database() {
         veronica keygen --signing --out "$secrets/signing_key.pem" >/dev/null
         say "new result-token signing key in $secrets/signing_key.pem"
     fi
+    if [ ! -s "$secrets/rsa_signing_key.pem" ]; then
+        veronica keygen --rsa --out "$secrets/rsa_signing_key.pem" >/dev/null
+        say "new RS256 ID-token signing key in $secrets/rsa_signing_key.pem"
+    fi
     if [ $existed = no ]; then
         psql_admin -c "CREATE DATABASE \"$DB\"" >/dev/null
         say "created PostgreSQL database $DB"
@@ -247,6 +251,7 @@ shared_env() {
         "VERONICA_DATABASE_URL=$(database_url)"
         "VERONICA_TEMPLATE_KEY=$(cat "$DIR/secrets/template_key")"
         "VERONICA_SIGNING_KEY_PATH=$DIR/secrets/signing_key.pem"
+        "VERONICA_RSA_SIGNING_KEY_PATH=$DIR/secrets/rsa_signing_key.pem"
         "VERONICA_MODELS_DIR=${VERONICA_MODELS_DIR:-$REPO/var/models}"
         "VERONICA_PUBLIC_URL=https://127.0.0.1:$HTTPS_PORT"
         "VERONICA_ALLOWED_ORIGINS=${VERONICA_ALLOWED_ORIGINS:-[\"https://localhost:$HTTPS_PORT\"]}"

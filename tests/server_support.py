@@ -68,19 +68,29 @@ class ServedServer:
         return {"Authorization": f"Bearer {self.admin_key}"}
 
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, chars)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
+
+
+def log_tail(path: Path, chars: int = 4000) -> str:
+    """The end of a subprocess's log file ("" if there is none yet)."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """Terminate, then kill after 20 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 def start_server(data_dir: Path, *, extra_env: Mapping[str, str] | None = None) -> ServedServer:

@@ -880,6 +880,7 @@ def test_serve_without_settings_lists_every_missing_piece_in_one_line(
     for piece in (
         "VERONICA_TEMPLATE_KEY",
         "VERONICA_SIGNING_KEY_PATH",
+        "VERONICA_RSA_SIGNING_KEY_PATH",
         "VERONICA_ADMIN_KEY is for development only",
         "no admin key in the database",
         "https://",
@@ -901,10 +902,13 @@ def production_env(cli: Cli) -> dict[str, str | None]:
     """A complete production configuration: secret key, signing key, https, an admin key."""
     signing = cli.tmp_path / "signing.pem"
     assert cli("keygen", "--signing", "--out", signing).exit_code == 0
+    rsa = cli.tmp_path / "rsa_signing.pem"
+    assert cli("keygen", "--rsa", "--out", rsa).exit_code == 0
     env: dict[str, str | None] = {
         "VERONICA_ENVIRONMENT": None,  # the default: production
         "VERONICA_TEMPLATE_KEY": generate_key(),
         "VERONICA_SIGNING_KEY_PATH": str(signing),
+        "VERONICA_RSA_SIGNING_KEY_PATH": str(rsa),
         "VERONICA_PUBLIC_URL": "https://login.example.org",
     }
     created = cli("admin", "create-key", "--label", "ops", **env)

@@ -35,7 +35,13 @@ def signing_key(tmp_path: Path) -> Path:
 
 def production_rest(signing_key: Path) -> dict[str, Any]:
     """Everything else production insists on, so a test can vary one thing."""
-    return {"signing_key_path": signing_key, "public_url": "https://login.example.org"}
+    rsa = signing_key.with_name("rsa_signing_key.pem")
+    rsa.write_text("-----BEGIN PRIVATE KEY-----\n")
+    return {
+        "signing_key_path": signing_key,
+        "rsa_signing_key_path": rsa,
+        "public_url": "https://login.example.org",
+    }
 
 
 # -- template key -----------------------------------------------------------------------
@@ -82,10 +88,11 @@ def test_unconfigured_production_constructs_and_lists_every_problem_at_once() ->
     settings = Settings(admin_key="dev-admin")
     assert settings.is_production
     problems = settings.production_problems()
-    assert len(problems) == 4, problems
+    assert len(problems) == 5, problems
     for name in (
         "VERONICA_TEMPLATE_KEY",
         "VERONICA_SIGNING_KEY_PATH",
+        "VERONICA_RSA_SIGNING_KEY_PATH",
         "VERONICA_ADMIN_KEY",
         "VERONICA_PUBLIC_URL",
     ):
@@ -272,10 +279,11 @@ def test_production_accepts_its_full_configuration(signing_key: Path) -> None:
     [
         ({"signing_key_path": None}, "VERONICA_SIGNING_KEY_PATH must name"),
         ({"signing_key_path": Path("/nonexistent/signing.pem")}, "does not exist"),
+        ({"rsa_signing_key_path": None}, "VERONICA_RSA_SIGNING_KEY_PATH must name"),
         ({"public_url": "http://login.example.org"}, "https://"),
         ({"admin_key": "secret-admin"}, "VERONICA_ADMIN_KEY"),
     ],
-    ids=["no-signing-key", "missing-signing-key-file", "plain-http", "env-admin-key"],
+    ids=["no-signing-key", "missing-signing-key-file", "no-rsa-key", "plain-http", "env-admin-key"],
 )
 def test_production_lists_development_shortcuts(
     signing_key: Path, overrides: dict[str, Any], message: str

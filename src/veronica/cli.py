@@ -29,6 +29,7 @@ from veronica.settings import DEVELOPMENT_TEMPLATE_KEY, Environment, Settings
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
     from veronica.evaluation.pad_images import ImagePadReport
     from veronica.evaluation.pad_sim import SuiteReport
+    from veronica.oidc.clients import ClientRegistry
     from veronica.pipeline.engine import FaceEngine
     from veronica.security.apikeys import AdminKeys
     from veronica.service import FaceService
@@ -47,6 +48,10 @@ liveness_app = typer.Typer(no_args_is_help=True, help="Liveness checks on record
 app.add_typer(liveness_app, name="liveness")
 admin_app = typer.Typer(no_args_is_help=True, help="Admin API keys (stored hashed).")
 app.add_typer(admin_app, name="admin")
+clients_app = typer.Typer(
+    no_args_is_help=True, help="OpenID Connect clients: the sites that sign in with Veronica."
+)
+app.add_typer(clients_app, name="clients")
 
 out = Console()
 err = Console(stderr=True)
@@ -285,19 +290,35 @@ def keygen(
             "--signing", help="Write an EC P-256 key for result tokens instead (mode 0600)."
         ),
     ] = False,
+    rsa: Annotated[
+        bool,
+        typer.Option(
+            "--rsa", help="Write an RSA-2048 key for RS256 ID tokens instead (mode 0600)."
+        ),
+    ] = False,
     out_path: Annotated[
         Path | None,
-        typer.Option("--out", help="With --signing: where (default VERONICA_SIGNING_KEY_PATH)."),
+        typer.Option(
+            "--out",
+            help="With --signing or --rsa: where (default VERONICA_SIGNING_KEY_PATH "
+            "or VERONICA_RSA_SIGNING_KEY_PATH).",
+        ),
     ] = None,
 ) -> None:
     """Print a new random template key for VERONICA_TEMPLATE_KEY, or with --signing
-    write a new result-token signing key (never overwriting one)."""
-    if not signing:
+    write a new result-token signing key, with --rsa a new RS256 ID-token signing
+    key (never overwriting one)."""
+    if signing and rsa:
+        fail("--signing and --rsa are mutually exclusive (one key per command)")
+    if not signing and not rsa:
         if out_path is not None:
-            fail("--out only goes with --signing (the template key is printed)")
+            fail("--out only goes with --signing or --rsa (the template key is printed)")
         from veronica.storage import generate_key
 
         out.print(generate_key(), highlight=False)
+        return
+    if rsa:
+        _keygen_rsa(out_path)
         return
     from veronica.security.tokens import ResultSigner, generate_signing_key, write_private_key
 
@@ -314,6 +335,28 @@ def keygen(
     kid = ResultSigner(key).kid
     out.print(f"wrote {escape(str(path))} (mode 0600), key id {kid}", highlight=False)
     out.print(f"VERONICA_SIGNING_KEY_PATH={escape(str(path.resolve()))}", highlight=False)
+
+
+def _keygen_rsa(out_path: Path | None) -> None:
+    """``keygen --rsa``: a new RSA-2048 private key for RS256 ID tokens."""
+    from joserfc.jwk import RSAKey
+
+    from veronica.oidc.keys import generate_rsa_pem
+    from veronica.security.tokens import write_private_pem
+
+    path = out_path if out_path is not None else load_settings().resolved_rsa_signing_key_path
+    if path.exists():
+        fail(f"{path} already exists; refusing to overwrite a signing key")
+    pem = generate_rsa_pem()
+    try:
+        write_private_pem(path, pem)
+    except FileExistsError:
+        fail(f"{path} already exists; refusing to overwrite a signing key")
+    except OSError as exc:
+        fail(f"{path}: cannot write ({exc.strerror})", EXIT_SETUP)
+    kid = RSAKey.import_key(pem).thumbprint()
+    out.print(f"wrote {escape(str(path))} (mode 0600), key id {kid}", highlight=False)
+    out.print(f"VERONICA_RSA_SIGNING_KEY_PATH={escape(str(path.resolve()))}", highlight=False)
 
 
 def _admin_keys(settings: Settings) -> AdminKeys:
@@ -370,6 +413,101 @@ def admin_revoke_key(
     with reported_errors():
         _admin_keys(settings).revoke(label)
     out.print(Text(f"revoked admin key {label.strip()!r}"), highlight=False)
+
+
+def _client_registry(settings: Settings) -> ClientRegistry:
+    from veronica.oidc.clients import ClientRegistry
+    from veronica.storage import make_engine, upgrade_database
+
+    require_secret_template_key(settings)
+    url = settings.resolved_database_url
+    upgrade_database(url)
+    return ClientRegistry(make_engine(url))
+
+
+@clients_app.command("add")
+def clients_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option(help="The site's name, shown on the sign-in page.")],
+    redirect_uri: Annotated[
+        list[str],
+        typer.Option(
+            "--redirect-uri",
+            help="Where codes may be sent (repeatable, 1–5): an absolute https URL, "
+            "plain http only to a loopback host; compared exactly.",
+        ),
+    ],
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public",
+            help="A public client (single-page or native app): no secret, PKCE only.",
+        ),
+    ] = False,
+    id_token_alg: Annotated[
+        str, typer.Option(help="How its ID tokens are signed: RS256 or ES256.")
+    ] = "RS256",
+    client_id: Annotated[
+        str | None, typer.Option(help="The client id to use (default: random).")
+    ] = None,
+) -> None:
+    """Register a site; prints its client id and, for a confidential client, its
+    secret once (only its hash is stored)."""
+    settings = load_settings(dev_mode(ctx))
+    with reported_errors():
+        registered = _client_registry(settings).add(
+            name,
+            redirect_uri,
+            confidential=not public,
+            id_token_alg=id_token_alg,
+            client_id=client_id,
+        )
+    client = registered.client
+    out.print(Text(f"client_id: {client.client_id}"), highlight=False, soft_wrap=True)
+    if registered.secret is not None:
+        out.print(Text(f"client_secret: {registered.secret}"), highlight=False, soft_wrap=True)
+        note = "the client secret is not shown again, store it now"
+    else:
+        note = "public client: no secret, it authenticates with PKCE only"
+    err.print(
+        Text(f"registered client {client.name!r} ({client.id_token_alg} ID tokens); {note}"),
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+@clients_app.command("list")
+def clients_list(ctx: typer.Context) -> None:
+    """List clients, one line each (id, type, ID-token algorithm, created, name)
+    followed by its redirect URIs, indented. Secrets are never stored or shown."""
+    settings = load_settings(dev_mode(ctx))
+    with reported_errors():
+        clients = _client_registry(settings).list()
+    if not clients:
+        err.print("no clients registered (add one with `veronica clients add`)", highlight=False)
+    # Lines, not a table: ids and URIs are what an operator copies, never cut or folded.
+    for client in clients:
+        kind = "confidential" if client.confidential else "public"
+        created = client.created_at.isoformat(timespec="seconds")
+        out.print(
+            Text(f"{client.client_id}  {kind}  {client.id_token_alg}  {created}  {client.name}"),
+            highlight=False,
+            soft_wrap=True,
+        )
+        for uri in client.redirect_uris:
+            out.print(Text(f"    {uri}"), highlight=False, soft_wrap=True)
+
+
+@clients_app.command("remove")
+def clients_remove(
+    ctx: typer.Context,
+    client_id: Annotated[str, typer.Argument(help="The client id (`veronica clients list`).")],
+) -> None:
+    """Remove a client; its pending requests, codes and access tokens stop working at once."""
+    settings = load_settings(dev_mode(ctx))
+    with reported_errors():
+        _client_registry(settings).remove(client_id)
+    out.print(Text(f"removed client {client_id!r}"), highlight=False)
 
 
 @camera_app.command("calibrate")

@@ -148,6 +148,21 @@ class Settings(BaseSettings):
     signing_key_path: Path | None = None
     """PEM EC P-256 private key for result tokens. Default: ``<data_dir>/signing_key.pem``,
     generated on first start in development/test only."""
+    rsa_signing_key_path: Path | None = None
+    """PEM RSA (2048+ bit) private key for RS256 ID tokens (OpenID Connect Discovery
+    requires RS256). Default: ``<data_dir>/rsa_signing_key.pem``, generated on first
+    start in development/test only."""
+    retired_signing_keys: list[Path] = Field(default_factory=list)
+    """Keys taken out of service (PEM, private or public): still published in the
+    JWKS so tokens they signed verify until they expire, never used to sign
+    (docs/OIDC.md, "Rotating keys")."""
+    oidc_code_ttl_s: int = Field(default=60, ge=5, le=60)
+    """Life of an authorization code; RFC 9700 and OIDC want it short."""
+    oidc_request_ttl_s: int = Field(default=600, ge=60, le=3600)
+    """How long a person has, from the relying site's redirect, to finish the face login."""
+    id_token_ttl_s: int = Field(default=300, ge=60, le=3600)
+    oidc_access_token_ttl_s: int = Field(default=300, ge=60, le=3600)
+    """Access tokens only open ``/oidc/userinfo``; there are no refresh tokens."""
     admin_key: str | None = None
     """Development/test only: an admin API key accepted without the database.
     Production keys are created with ``veronica admin create-key`` (stored hashed)."""
@@ -171,8 +186,10 @@ class Settings(BaseSettings):
     # --- HTTP layer limits and exposure (docs/SECURITY.md) ---
     max_json_bytes: int = Field(default=16_384, ge=1_024, le=1_048_576)
     """Largest request body outside the frame and photo uploads (which keep their own
-    limits), in bytes. The largest valid body is a token check with a token at its
-    8192-character limit: 8205 bytes (docs/SECURITY.md, "Request bodies")."""
+    limits), in bytes. The largest valid bodies: a token check with a token and an
+    audience at their limits (8192 and 2048 characters), 10,269 bytes, and a client
+    registration with 5 redirect URIs of 2048 characters, under 11,000 bytes
+    (tests/api/test_api_limits.py; docs/SECURITY.md, "Request bodies")."""
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Serve ``/metrics`` on this separate port only (for the scraper's network); then
     the main listener answers 404 there. Default: on the main listener, admin key required."""
@@ -246,6 +263,16 @@ class Settings(BaseSettings):
                 f"VERONICA_SIGNING_KEY_PATH: {self.signing_key_path} does not exist "
                 "(generate it with `veronica keygen --signing --out PATH`)"
             )
+        if self.rsa_signing_key_path is None:
+            problems.append(
+                "VERONICA_RSA_SIGNING_KEY_PATH must name the RS256 ID-token key "
+                "(generate one with `veronica keygen --rsa --out PATH`)"
+            )
+        elif not self.rsa_signing_key_path.is_file():
+            problems.append(
+                f"VERONICA_RSA_SIGNING_KEY_PATH: {self.rsa_signing_key_path} does not exist "
+                "(generate it with `veronica keygen --rsa --out PATH`)"
+            )
         if self.admin_key is not None:
             problems.append(
                 "VERONICA_ADMIN_KEY is for development only; create production keys "
@@ -299,6 +326,14 @@ class Settings(BaseSettings):
             self.signing_key_path
             if self.signing_key_path is not None
             else self.data_dir / "signing_key.pem"
+        )
+
+    @property
+    def resolved_rsa_signing_key_path(self) -> Path:
+        return (
+            self.rsa_signing_key_path
+            if self.rsa_signing_key_path is not None
+            else self.data_dir / "rsa_signing_key.pem"
         )
 
     @property

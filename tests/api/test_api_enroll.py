@@ -23,7 +23,9 @@ def test_enroll_by_link_then_the_link_is_spent(api: TestClient) -> None:
     result = final["result"]
     assert (result["status"], result["reason"], result["username"]) == ("enrolled", "ok", "obama")
     jwks = api.get("/.well-known/jwks.json").json()
-    claims = verify_result_token(result["token"], jwks, issuer="http://127.0.0.1:8000")
+    claims = verify_result_token(
+        result["token"], jwks, issuer="http://127.0.0.1:8000", audience="http://127.0.0.1:8000"
+    )
     assert claims["purpose"] == "enroll" and claims["sub"] == "obama"
     assert "match" not in claims["checks"]
 

@@ -40,8 +40,9 @@ from veronica.api.limits import BodyLimitMiddleware
 from veronica.api.metrics import METHODS
 from veronica.cli import uvicorn_options
 from veronica.errors import ConfigurationError
+from veronica.oidc.keys import generate_rsa_pem
 from veronica.pipeline.engine import FaceEngine
-from veronica.security.tokens import generate_signing_key, write_private_key
+from veronica.security.tokens import generate_signing_key, write_private_key, write_private_pem
 from veronica.settings import Settings
 from veronica.storage import generate_key
 
@@ -122,10 +123,20 @@ def test_admin_json_over_the_limit_creates_nothing(api: TestClient) -> None:
 def test_the_largest_valid_bodies_fit_the_default_limit(api: TestClient) -> None:
     """The evidence for the default: every field at its schema maximum
     (``VerifyTokenBody.token`` 8192 chars, ``NewSessionBody``, ``NewUserBody``)."""
-    token = {"token": "a" * 8192}
-    assert len(json.dumps(token)) == 8205
+    token = {"token": "a" * 8192, "audience": "https://" + "s" * (2048 - 8)}
+    assert len(json.dumps(token)) == 10269
     verified = post_json(api, "/api/v1/auth/tokens/verify", json.dumps(token))
     assert verified.status_code == 200 and verified.json()["valid"] is False
+    client = {
+        "name": "n" * 128,
+        "redirect_uris": [f"https://{i}" + "r" * (2048 - 9) for i in range(5)],
+        "confidential": True,
+        "id_token_alg": "ES256",
+        "client_id": "c" * 64,
+    }
+    assert len(json.dumps(client)) < 11_000
+    registered = post_json(api, "/api/v1/admin/clients", json.dumps(client), **ADMIN)
+    assert registered.status_code == 201, registered.text
     longest = {
         "username": "u" * 128,
         "enrollment_token": None,
@@ -334,11 +345,15 @@ def production_settings(tmp_path: Path, **overrides: Any) -> Settings:
     key_path = tmp_path / "signing.pem"
     if not key_path.exists():
         write_private_key(key_path, generate_signing_key())
+    rsa_path = tmp_path / "rsa_signing.pem"
+    if not rsa_path.exists():
+        write_private_pem(rsa_path, generate_rsa_pem())
     values: dict[str, Any] = {
         "environment": "production",
         "data_dir": tmp_path / "data",
         "template_key": generate_key(),
         "signing_key_path": key_path,
+        "rsa_signing_key_path": rsa_path,
         "public_url": "https://login.example.org",
         **overrides,
     }
@@ -359,7 +374,12 @@ def test_create_app_refuses_an_unready_production_configuration(tmp_path: Path) 
     with pytest.raises(ConfigurationError) as caught:
         create_app(settings)
     assert caught.value.code == "configuration_invalid"
-    for name in ("VERONICA_TEMPLATE_KEY", "VERONICA_SIGNING_KEY_PATH", "VERONICA_ADMIN_KEY"):
+    for name in (
+        "VERONICA_TEMPLATE_KEY",
+        "VERONICA_SIGNING_KEY_PATH",
+        "VERONICA_RSA_SIGNING_KEY_PATH",
+        "VERONICA_ADMIN_KEY",
+    ):
         assert name in caught.value.message
     assert "https://" in caught.value.message
 

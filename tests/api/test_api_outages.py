@@ -41,6 +41,7 @@ def _token(client: TestClient, session_id: str) -> str:
         checks=["challenge", "match"],
         session_id=session_id,
         issuer=OWN,
+        audience=OWN,  # as for the service's own result page
     )
 
 

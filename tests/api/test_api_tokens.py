@@ -9,6 +9,7 @@ import jwt
 import pytest
 from api_support import (
     ENROLL_PHOTOS,
+    OWN,
     RELYING,
     drive_http,
     enroll_photos,
@@ -19,7 +20,7 @@ from api_support import (
 from fastapi.testclient import TestClient
 
 from veronica.errors import TokenInvalidError
-from veronica.security.tokens import DEFAULT_AUDIENCE, verify_result_token
+from veronica.security.tokens import verify_result_token
 
 VERIFY = "/api/v1/auth/tokens/verify"
 
@@ -29,8 +30,8 @@ def test_jwks_shape(api: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["cache-control"] == "public, max-age=300"
     body = response.json()
-    assert set(body) == {"keys"} and len(body["keys"]) == 1
-    key = body["keys"][0]
+    assert set(body) == {"keys"} and len(body["keys"]) == 2  # ES256 and RS256 (OIDC)
+    [key] = [k for k in body["keys"] if k["alg"] == "ES256"]
     assert {k: key[k] for k in ("kty", "crv", "alg", "use")} == {
         "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
     }  # fmt: skip
@@ -74,9 +75,9 @@ def test_sign_in_with_return_to_gives_a_token_the_relying_site_can_verify(
 
     # The relying site: fetch the keys, verify the token.
     jwks = api.get("/.well-known/jwks.json").json()
-    claims = verify_result_token(token, jwks, issuer="http://127.0.0.1:8000")
+    claims = verify_result_token(token, jwks, issuer="http://127.0.0.1:8000", audience=RELYING)
     assert claims["sub"] == "obama" and claims["purpose"] == "login"
-    assert claims["aud"] == DEFAULT_AUDIENCE and claims["jti"] == created["session_id"]
+    assert claims["aud"] == RELYING and claims["jti"] == created["session_id"]
     assert claims["exp"] - claims["iat"] == 120
     assert claims["amr"] == ["face", "liveness"]
     assert claims["checks"] == [
@@ -89,27 +90,35 @@ def test_sign_in_with_return_to_gives_a_token_the_relying_site_can_verify(
         "match",
     ]
     kid = jwt.get_unverified_header(token)["kid"]
-    assert kid == jwks["keys"][0]["kid"]
+    assert kid in {k["kid"] for k in jwks["keys"] if k["alg"] == "ES256"}
     # As docs/API.md shows a relying site doing it with PyJWT alone.
     documented = jwt.decode(
         token,
         jwt.PyJWKSet.from_dict(jwks)[kid].key,
         algorithms=["ES256"],
-        audience="veronica-relying-party",
+        audience=RELYING,  # the token is for this site only
         issuer="http://127.0.0.1:8000",
         options={"require": ["iss", "aud", "sub", "iat", "exp", "jti"]},
         leeway=5,
     )
     assert documented == claims
     with pytest.raises(TokenInvalidError):
-        verify_result_token(token, jwks, issuer="https://someone-else.example")
+        verify_result_token(token, jwks, issuer="https://someone-else.example", audience=RELYING)
+    with pytest.raises(TokenInvalidError, match="audience"):  # site B refuses site A's token
+        verify_result_token(token, jwks, issuer=OWN, audience="https://other-shop.example")
+    assert api.post(VERIFY, json={"token": token}).json() == {
+        "valid": False,
+        "reason": "token audience is wrong",
+    }, "by default the API checks for its own origin, not the relying site's"
 
     # Or the API does it.
-    verified = api.post(VERIFY, json={"token": token}).json()
+    verified = api.post(VERIFY, json={"token": token, "audience": RELYING}).json()
     assert verified["valid"] is True and verified["username"] == "obama"
     assert verified["jti"] == created["session_id"]
     tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-    assert api.post(VERIFY, json={"token": tampered}).json()["valid"] is False
+    assert api.post(VERIFY, json={"token": tampered, "audience": RELYING}).json()["valid"] is False
+    again = api.post(VERIFY, json={"token": token, "audience": RELYING}).json()
+    assert again == {"valid": False, "reason": "token already used"}
 
     # The same session cannot be used again (single use).
     again = api.post(

@@ -42,6 +42,7 @@ import cv2
 import httpx
 import numpy as np
 
+from server_support import log_tail, stop_process
 from veronica.liveness.challenges import script_end
 from veronica.simulation.scripts import server_script
 from veronica.storage import TemplateCipher, generate_key, make_engine
@@ -355,19 +356,10 @@ class Server:
             engine.dispose()
 
     def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, chars)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
 
 def start_server(
@@ -755,7 +747,7 @@ def sign_in(
         query = f"?username={username}" if username else ""
         # The page moves on to /result 1.5 s after a sign-in; that navigation waits
         # here until the recorder has been read (it lives in the sign-in page).
-        gate = _NavigationGate()
+        gate = NavigationGate()
         page.route("**/result*", gate.hold)
         page.goto(f"{server.url}/{query}")
         page.wait_for_selector(state_selector("idle"), state="attached", timeout=WAIT_MS)
@@ -769,7 +761,7 @@ def sign_in(
         _follow(page, shots)
         data = body_data(page)
         outcome_state = data.get("state", "")
-        session_id = _session_id(page)
+        session_id = session_id_of(page)
         alignment = (
             measure_alignment(page, video.positioning_s, video.fps)
             if video is not None and video.stamped
@@ -813,7 +805,7 @@ def sign_in(
         context.close()
 
 
-class _NavigationGate:
+class NavigationGate:
     """Holds requests (a route handler) until released, then lets them all through."""
 
     def __init__(self) -> None:
@@ -858,7 +850,7 @@ def _follow(page: Page, shots: Shots | None) -> None:
         shots.take(page, body_data(page).get("state", "decided"))
 
 
-def _session_id(page: Page) -> str | None:
+def session_id_of(page: Page) -> str | None:
     sockets: list[str] = page.evaluate(
         "window.__veronicaRecorder ? window.__veronicaRecorder.sockets : []"
     )

@@ -68,7 +68,10 @@ def test_enrolled_person_signs_in_and_the_token_verifies(
     assert outcome.result_page_user == MESSAGES["resultpage.user"].format(username=ENROLLED)
     # And a relying site verifies the same token itself against the published keys.
     assert outcome.token
-    claims = verify_result_token(outcome.token, server.jwks(), issuer=server.url)
+    # No return_to: the token is for this service's own result page (its origin).
+    claims = verify_result_token(
+        outcome.token, server.jwks(), issuer=server.url, audience=server.url
+    )
     assert claims["sub"] == ENROLLED
     assert claims["purpose"] == "login"
     assert claims["jti"] == outcome.session_id

@@ -82,7 +82,7 @@ def test_one_to_one_match_signs_in(stack: Stack, face_engine: FaceEngine) -> Non
     assert (result.status, result.reason, result.username) == (Status.SIGNED_IN, Reason.OK, "obama")
     assert result.token is not None
     assert result.redirect == f"{ISSUER}/result#token={result.token}"
-    claims = verify_result_token(result.token, stack.signer.jwks(), issuer=ISSUER)
+    claims = verify_result_token(result.token, stack.signer.jwks(), issuer=ISSUER, audience=ISSUER)
     assert claims["sub"] == "obama" and claims["jti"] == s.id
     assert claims["checks"] == [*FAMILIES, "match"]
     event = stack.audit.recent()[0].event
@@ -233,7 +233,9 @@ def test_enrollment_by_link_is_single_use(stack: Stack, face_engine: FaceEngine)
     samples = embeddings(face_engine, ("obama", 1), ("obama", 2))
     result = stack.outcomes.resolve(first, live(samples), stack.clock.now)
     assert (result.status, result.username) == (Status.ENROLLED, "obama")
-    claims = verify_result_token(result.token or "", stack.signer.jwks(), issuer=ISSUER)
+    claims = verify_result_token(
+        result.token or "", stack.signer.jwks(), issuer=ISSUER, audience=ISSUER
+    )
     assert claims["purpose"] == "enroll" and "match" not in claims["checks"]
     assert stack.service.store.get_user("obama").template_count == 2  # type: ignore[union-attr]
     with pytest.raises(EnrollmentLinkInvalidError):

@@ -25,7 +25,8 @@ from veronica.storage.orm import Base
 
 INITIAL_TABLES = {"users", "templates", "enrollment_images", "key_check", "alembic_version"}
 SECURITY_TABLES = {"admin_keys", "enrollment_links", "audit_events", "audit_images"}
-TABLES = INITIAL_TABLES | SECURITY_TABLES
+OIDC_TABLES = {"oidc_clients"}
+TABLES = INITIAL_TABLES | SECURITY_TABLES | OIDC_TABLES
 
 
 def _schema_diff(engine: Engine) -> list[object]:
@@ -34,8 +35,22 @@ def _schema_diff(engine: Engine) -> list[object]:
         return list(compare_metadata(context, Base.metadata))
 
 
-def test_head_is_the_security_revision() -> None:
-    assert head_revision() == "0002"
+def test_head_is_the_oidc_revision() -> None:
+    assert head_revision() == "0003"
+
+
+def _user_names(engine: Engine) -> list[str]:
+    # Raw SQL: the ORM's User has the columns of the newest revision only.
+    with engine.connect() as connection:
+        return [row[0] for row in connection.execute(text("SELECT name FROM users ORDER BY name"))]
+
+
+def _add_user(engine: Engine, name: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO users (name, created_at) VALUES (:name, :at)"),
+            {"name": name, "at": "2025-01-01 00:00:00"},
+        )
 
 
 def test_upgrade_creates_tables_on_a_new_sqlite_file(sqlite_url: str, db_path: Path) -> None:
@@ -101,16 +116,37 @@ def test_security_tables_come_and_go_with_revision_0002(sqlite_url: str) -> None
     upgrade_database(sqlite_url, "0001")
     engine = make_engine(sqlite_url)
     try:
-        store = TemplateStore(engine, TemplateCipher(bytes(range(32))))
-        store.create_user("ada")
+        _add_user(engine, "ada")
         assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
-        upgrade_database(sqlite_url)
-        assert set(inspect(engine).get_table_names()) == TABLES
-        assert [u.name for u in store.list_users()] == ["ada"]
+        upgrade_database(sqlite_url, "0002")
+        assert set(inspect(engine).get_table_names()) == INITIAL_TABLES | SECURITY_TABLES
+        assert _user_names(engine) == ["ada"]
         command.downgrade(alembic_config(sqlite_url), "0001")
         assert current_revision(sqlite_url) == "0001"
         assert set(inspect(engine).get_table_names()) == INITIAL_TABLES
-        assert [u.name for u in store.list_users()] == ["ada"]
+        assert _user_names(engine) == ["ada"]
+    finally:
+        engine.dispose()
+
+
+def test_revision_0003_gives_existing_users_distinct_subjects(sqlite_url: str) -> None:
+    """Users enrolled before OpenID Connect get a random, unique ``sub`` each."""
+    upgrade_database(sqlite_url, "0002")
+    engine = make_engine(sqlite_url)
+    try:
+        for name in ("ada", "bob", "cy"):
+            _add_user(engine, name)
+        upgrade_database(sqlite_url)
+        store = TemplateStore(engine, TemplateCipher(bytes(range(32))))
+        users = store.list_users()
+        subjects = {u.subject for u in users}
+        assert len(subjects) == 3 and all(len(s) >= 20 for s in subjects)
+        assert store.user_by_subject(users[0].subject) == users[0]
+        assert set(inspect(engine).get_table_names()) == TABLES
+        assert _schema_diff(engine) == []
+        command.downgrade(alembic_config(sqlite_url), "0002")
+        assert "subject" not in {c["name"] for c in inspect(engine).get_columns("users")}
+        assert _user_names(engine) == ["ada", "bob", "cy"]
     finally:
         engine.dispose()
 

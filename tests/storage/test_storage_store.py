@@ -51,7 +51,10 @@ def _count(engine: Engine, table: str) -> int:
 def test_create_get_and_list_users(store: TemplateStore) -> None:
     before = datetime.now(UTC)
     created = store.create_user("  bob ")
-    assert created == UserRecord(name="bob", created_at=created.created_at, template_count=0)
+    assert created == UserRecord(
+        name="bob", created_at=created.created_at, template_count=0, subject=created.subject
+    )
+    assert len(created.subject) >= 20 and created.subject != "bob"
     assert created.created_at.tzinfo is not None
     assert before - timedelta(seconds=1) <= created.created_at <= datetime.now(UTC)
     store.create_user("alice")

@@ -23,7 +23,16 @@ ERROR_MODULES = (
 )
 """Where the errors a sign-in or enrollment can raise are defined."""
 
-ADMIN_ONLY_CODES = {"admin_key_invalid", "admin_key_not_found", "admin_key_exists", "user_exists"}
+ADMIN_ONLY_CODES = {
+    "admin_key_invalid",
+    "admin_key_not_found",
+    "admin_key_exists",
+    "user_exists",
+    # OpenID Connect client registration (admin API and CLI)
+    "client_exists",
+    "client_not_found",
+    "redirect_uri_invalid",
+}
 """Errors of the admin API: the pages never call it."""
 
 OTHER_SERVER_CODES = {

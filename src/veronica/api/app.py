@@ -22,6 +22,7 @@ from veronica.api.metrics import Metrics, MetricsListener, RequestMetricsMiddlew
 from veronica.api.routes import admin, auth, ops, well_known
 from veronica.api.services import Services, build_services
 from veronica.errors import ConfigurationError
+from veronica.oidc import routes as oidc
 from veronica.pipeline.engine import EngineConfig, FaceEngine
 from veronica.security.headers import SecurityHeadersMiddleware
 from veronica.sessions import SessionManager
@@ -120,6 +121,7 @@ def create_app(
     app.include_router(well_known.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
+    app.include_router(oidc.router)
     app.include_router(web.router)
     web.mount_static(app)
 

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from veronica.api.metrics import Metrics
 from veronica.errors import AdminKeyInvalidError, VeronicaError
+from veronica.oidc.provider import Provider
 from veronica.security.apikeys import AdminKeys
 from veronica.security.once import OneTimeUse
 from veronica.security.tokens import ResultSigner
@@ -56,6 +57,11 @@ def get_service(connection: HTTPConnection) -> FaceService:
 def get_sessions(connection: HTTPConnection) -> SessionManager:
     sessions: SessionManager = _state(connection, "sessions", "session manager")
     return sessions
+
+
+def get_provider(connection: HTTPConnection) -> Provider:
+    provider: Provider = _state(connection, "oidc", "OpenID Provider")
+    return provider
 
 
 def get_signer(connection: HTTPConnection) -> ResultSigner:
@@ -129,6 +135,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 ServiceDep = Annotated[FaceService, Depends(get_service)]
 SessionsDep = Annotated[SessionManager, Depends(get_sessions)]
 SignerDep = Annotated[ResultSigner, Depends(get_signer)]
+ProviderDep = Annotated[Provider, Depends(get_provider)]
 AdminKeysDep = Annotated[AdminKeys, Depends(get_admin_keys)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 LinksDep = Annotated[EnrollmentLinks, Depends(get_links)]

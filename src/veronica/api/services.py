@@ -14,6 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from veronica.oidc.clients import ClientRegistry
+from veronica.oidc.grants import GrantStore, InMemoryGrantStore, RedisGrantStore
+from veronica.oidc.keys import ProviderKeys
+from veronica.oidc.provider import Provider, ProviderConfig
 from veronica.pipeline.engine import FaceEngine
 from veronica.security.apikeys import AdminKeys
 from veronica.security.lockout import (
@@ -52,6 +56,8 @@ class Services:
     limiter: RateLimiter
     once: OneTimeUse
     sessions: SessionManager
+    oidc: Provider
+    """The OpenID Provider (``/oidc/...``)."""
     redis: RedisState | None
     """The shared Redis, or None when state lives in this process."""
     gallery: GalleryFeed | None = None
@@ -84,19 +90,35 @@ def build_services(
     admission: Admission
     once: OneTimeUse
     store: SessionStore
+    grants: GrantStore
     if redis is not None:
         lockout_store = RedisLockoutStore(redis)
         limiter = RedisRateLimiter(redis)
         admission = RedisAdmission(redis, horizon_s=settings.session_ttl_s)
         once = RedisOneTimeUse(redis)
         store = RedisSessionStore(redis, cipher, retention_s=settings.session_ttl_s)
+        grants = RedisGrantStore(redis)
     else:
         lockout_store = InMemoryLockoutStore()
         limiter = InMemoryRateLimiter()
         admission = InMemoryAdmission()
         once = InMemoryOneTimeUse()
         store = InMemorySessionStore()
+        grants = InMemoryGrantStore()
     signer = ResultSigner.load(settings)
+    oidc = Provider(
+        ProviderConfig(
+            issuer=settings.public_url.rstrip("/"),
+            code_ttl_s=settings.oidc_code_ttl_s,
+            request_ttl_s=settings.oidc_request_ttl_s,
+            id_token_ttl_s=settings.id_token_ttl_s,
+            access_token_ttl_s=settings.oidc_access_token_ttl_s,
+        ),
+        registry=ClientRegistry(db),
+        keys=ProviderKeys.load(settings),
+        store=grants,
+        users=service.store,
+    )
     audit = AuditLog(
         db,
         cipher,
@@ -139,6 +161,7 @@ def build_services(
         limiter=limiter,
         once=once,
         sessions=sessions,
+        oidc=oidc,
         redis=redis,
         gallery=gallery,
     )

@@ -60,7 +60,12 @@ def private_key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-    """Write ``key`` as PEM with mode 0600; FileExistsError if ``path`` exists.
+    """Write ``key`` as PEM with mode 0600; FileExistsError if ``path`` exists."""
+    write_private_pem(path, private_key_pem(key))
+
+
+def write_private_pem(path: Path, pem: bytes) -> None:
+    """Write a private key's ``pem`` with mode 0600; FileExistsError if ``path`` exists.
 
     The PEM goes to a private temporary file first and is then hard-linked into place:
     the link fails if the path exists (never overwrite a key), and a reader never sees
@@ -71,7 +76,7 @@ def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(private_key_pem(key))
+            handle.write(pem)
             handle.flush()
             os.fsync(handle.fileno())
         os.link(tmp, path)
@@ -170,8 +175,12 @@ class ResultSigner:
         audience: str = DEFAULT_AUDIENCE,
         ttl_s: int = 120,
         now: datetime | None = None,
+        nonce: str | None = None,
     ) -> str:
-        """A compact JWS; ``jti`` is the session id so a relying site can refuse replays."""
+        """A compact JWS; ``jti`` is the session id so a relying site can refuse
+        replays; ``audience`` is the site the token is for (the sessions use the
+        origin of ``return_to``); ``nonce``, when the site gave one, binds the token
+        to the site's own login attempt (login CSRF)."""
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
         issued = (now or datetime.now(UTC)).astimezone(UTC)
@@ -187,6 +196,8 @@ class ResultSigner:
             "amr": list(AMR),
             "checks": list(checks),
         }
+        if nonce is not None:
+            claims["nonce"] = nonce
         return jwt.encode(
             claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "JWT"}
         )

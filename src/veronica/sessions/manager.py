@@ -136,6 +136,11 @@ class NewSession:
     allowed only when the operator's light policy is ``optional``. None: the
     operator's default."""
     return_to: str | None = None
+    nonce: str | None = None
+    """The relying site's nonce for the result token (``return_to`` flow)."""
+    oidc_request: str | None = None
+    """An OpenID Connect authorization request id, already checked against the
+    browser that asks (``oidc.provider.Provider.check_request``)."""
 
 
 @dataclass
@@ -207,6 +212,8 @@ class SessionManager:
         if request.enrollment_token is not None:
             if request.username is not None:
                 raise BadInputError("give a username or an enrollment_token, not both")
+            if request.oidc_request is not None:
+                raise BadInputError("an enrollment does not answer a sign-in request")
             username: str | None = self.links.peek(request.enrollment_token)
             purpose = Purpose.ENROLL
         else:
@@ -253,6 +260,8 @@ class SessionManager:
             oval=liveness.oval,
             enrollment_token=request.enrollment_token,
             return_to=return_to,
+            oidc_request=request.oidc_request,
+            nonce=request.nonce,
             light=light,
             liveness=liveness.snapshot() if self.store.shared else None,
         )

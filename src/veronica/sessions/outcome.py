@@ -39,6 +39,7 @@ from veronica.pipeline.embed import Vector
 from veronica.security.lockout import Lockout
 from veronica.security.tokens import ResultSigner
 from veronica.service import FaceService
+from veronica.sessions.return_to import origin_of
 from veronica.sessions.state import Purpose, Reason, SessionResult, Status
 from veronica.sessions.store import SessionRecord
 from veronica.storage.audit import AuditCheck, AuditEvent, AuditLog
@@ -65,6 +66,13 @@ class FrameMatchLimits:
     exceeds 0.30 in a few per cent of frames. A proxy's several posed response
     frames must all pass, and each must also pass the session's own identity
     check (``IdentityLimits``), which is the strict one."""
+
+
+def token_audience(return_to: str | None, issuer: str) -> str:
+    """``aud`` of a result token: the origin of the site it goes to (``return_to``),
+    or this service's own origin (its result page). A token for one site is then
+    refused by every other site's verification."""
+    return origin_of(return_to or "") or origin_of(issuer) or issuer
 
 
 def token_checks(checks: Sequence[Check]) -> list[str]:
@@ -260,14 +268,20 @@ class OutcomeResolver:
         # interleave its own successes with attempts on other accounts.
         self.lockout.record_success([f"user:{username}"])
         login = session.purpose is Purpose.LOGIN
+        if session.oidc_request is not None:
+            # The relying site gets an authorization code (oidc.provider.finish) for
+            # this result; a token readable by the page's scripts is not needed.
+            return SessionResult(Status.SIGNED_IN, Reason.OK, username=username)
         token = self.signer.sign(
             subject=username,
             purpose=session.purpose.value,
             checks=token_checks(checks),
             session_id=session.id,
             issuer=self.config.issuer,
+            audience=token_audience(session.return_to, self.config.issuer),
             ttl_s=self.config.token_ttl_s,
             now=at,
+            nonce=session.nonce,
         )
         redirect = f"{session.return_to}#token={token}" if session.return_to else None
         return SessionResult(

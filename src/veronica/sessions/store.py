@@ -60,6 +60,11 @@ class SessionRecord:
     oval: Oval = field(default_factory=Oval)
     enrollment_token: str | None = None
     return_to: str | None = None
+    nonce: str | None = None
+    """The relying site's nonce, carried into the result token."""
+    oidc_request: str | None = None
+    """The OpenID Connect authorization request this face login answers (then the
+    result carries no result token: the relying site gets a code instead)."""
     light: bool = True
     last_t: float | None = None
     """Claimed capture time of the last frame (client clock, seconds)."""
@@ -116,6 +121,8 @@ class SessionRecord:
             "oval": [oval.cx, oval.cy, oval.rx, oval.ry],
             "enrollment_token": self.enrollment_token,
             "return_to": self.return_to,
+            "oidc_request": self.oidc_request,
+            "nonce": self.nonce,
             "light": self.light,
             "last_t": self.last_t,
             "last_arrival": self.last_arrival,
@@ -146,6 +153,8 @@ class SessionRecord:
             oval=Oval(cx, cy, rx, ry),
             enrollment_token=data["enrollment_token"],
             return_to=data["return_to"],
+            oidc_request=data.get("oidc_request"),
+            nonce=data.get("nonce"),
             light=bool(data["light"]),
             last_t=data["last_t"],
             last_arrival=data["last_arrival"],

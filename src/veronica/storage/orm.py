@@ -6,6 +6,7 @@ these models must stay in step with them (a test compares the two).
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,17 @@ PURPOSE_MAX_CHARS = 16
 IP_MAX_CHARS = 64
 DECISION_MAX_CHARS = 16
 REASON_MAX_CHARS = 64
+SUBJECT_MAX_CHARS = 32
+CLIENT_ID_MAX_CHARS = 64
+CLIENT_NAME_MAX_CHARS = 128
+ALG_MAX_CHARS = 16
+
+
+def new_subject() -> str:
+    """A user's OpenID Connect ``sub``: random, never reused, never the name (a name
+    can be given to someone else after its user was deleted)."""
+    return secrets.token_urlsafe(16)
+
 
 # Deterministic constraint names: SQLite batch migrations can only alter named constraints.
 NAMING_CONVENTION = {
@@ -90,6 +102,9 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(USER_NAME_MAX_CHARS), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    subject: Mapped[str] = mapped_column(
+        String(SUBJECT_MAX_CHARS), unique=True, default=new_subject
+    )
 
     # passive_deletes: the database's ON DELETE CASCADE removes the children, so the
     # ORM need not load every ciphertext just to delete it.
@@ -212,3 +227,21 @@ class AuditImage(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OidcClient(Base):
+    """A relying site registered for OpenID Connect (``veronica clients add``). A
+    confidential client's secret is stored as its SHA-256 only (it is 256 random
+    bits, so a slow hash would add nothing)."""
+
+    __tablename__ = "oidc_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(CLIENT_ID_MAX_CHARS), unique=True)
+    name: Mapped[str] = mapped_column(String(CLIENT_NAME_MAX_CHARS))
+    redirect_uris: Mapped[str] = mapped_column(Text)
+    """JSON list of exact redirect URIs."""
+    secret_hash: Mapped[str | None] = mapped_column(String(SHA256_HEX_CHARS), nullable=True)
+    """None: a public client (PKCE only)."""
+    id_token_alg: Mapped[str] = mapped_column(String(ALG_MAX_CHARS))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

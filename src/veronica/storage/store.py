@@ -37,6 +37,7 @@ from veronica.storage.errors import NotEnrolledError, TemplateCorruptError
 from veronica.storage.orm import (
     KEY_CHECK_ROW_ID,
     MODEL_ID_MAX_CHARS,
+    SUBJECT_MAX_CHARS,
     USER_NAME_MAX_CHARS,
     EnrollmentImage,
     EnrollmentLink,
@@ -60,6 +61,8 @@ class UserRecord:
     name: str
     created_at: datetime
     template_count: int
+    subject: str = ""
+    """OpenID Connect ``sub``: stable and random (``orm.new_subject``)."""
 
 
 def validate_user_name(name: str) -> str:
@@ -190,7 +193,12 @@ class TemplateStore:
                 user = User(name=canonical, created_at=utcnow())
                 session.add(user)
                 session.flush()
-                record = UserRecord(name=user.name, created_at=user.created_at, template_count=0)
+                record = UserRecord(
+                    name=user.name,
+                    created_at=user.created_at,
+                    template_count=0,
+                    subject=user.subject,
+                )
         except IntegrityError as exc:  # lost a race with a concurrent create
             raise UserExistsError(f"user {canonical!r} already exists") from exc
         logger.info("created user %r", canonical)
@@ -198,16 +206,18 @@ class TemplateStore:
 
     def _user_records(self, session: Session, name: str | None = None) -> list[UserRecord]:
         stmt = (
-            select(User.name, User.created_at, func.count(Template.id))
+            select(User.name, User.created_at, User.subject, func.count(Template.id))
             .outerjoin(Template, Template.user_id == User.id)
-            .group_by(User.id, User.name, User.created_at)
+            .group_by(User.id, User.name, User.created_at, User.subject)
             .order_by(User.name)
         )
         if name is not None:
             stmt = stmt.where(User.name == name)
         return [
-            UserRecord(name=row_name, created_at=created_at, template_count=int(count))
-            for row_name, created_at, count in session.execute(stmt)
+            UserRecord(
+                name=row_name, created_at=created_at, template_count=int(count), subject=subject
+            )
+            for row_name, created_at, subject, count in session.execute(stmt)
         ]
 
     def get_user(self, name: str) -> UserRecord | None:
@@ -215,6 +225,15 @@ class TemplateStore:
         canonical = validate_user_name(name)
         with self._sessions.begin() as session:
             records = self._user_records(session, canonical)
+        return records[0] if records else None
+
+    def user_by_subject(self, subject: str) -> UserRecord | None:
+        """The user whose OpenID Connect ``sub`` is ``subject``, or None."""
+        if not isinstance(subject, str) or not subject or len(subject) > SUBJECT_MAX_CHARS:
+            return None
+        with self._sessions.begin() as session:
+            name = session.scalar(select(User.name).where(User.subject == subject))
+            records = self._user_records(session, name) if name is not None else []
         return records[0] if records else None
 
     def list_users(self) -> list[UserRecord]:

@@ -1,4 +1,4 @@
-"""Admin API: users, their templates, enrollment links.
+"""Admin API: users, their templates, enrollment links, OpenID Connect clients.
 
 Authenticated by ``Authorization: Bearer <admin key>`` on every call, never by a
 cookie: a browser does not attach the header by itself, so a cross-site page
@@ -8,7 +8,7 @@ cannot forge these requests and CSRF tokens would add nothing.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,14 +20,16 @@ from veronica.api.deps import (
     AdminDep,
     JsonBodyDep,
     LinksDep,
+    ProviderDep,
     ServiceDep,
     SettingsDep,
     UnsupportedMediaTypeError,
 )
 from veronica.errors import BadInputError, ImageTooLargeError, UserNotFoundError
+from veronica.oidc.clients import MAX_REDIRECT_URIS, RelyingParty
 from veronica.service import MAX_ENROLL_IMAGES
 from veronica.storage import UserRecord, validate_user_name
-from veronica.storage.orm import USER_NAME_MAX_CHARS
+from veronica.storage.orm import CLIENT_ID_MAX_CHARS, CLIENT_NAME_MAX_CHARS, USER_NAME_MAX_CHARS
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -110,3 +112,60 @@ async def add_images(
         await form.close()
     result = await run_in_threadpool(service.enroll, name, images, settings.keep_enrollment_images)
     return {"username": result.name, "templates_added": result.templates_added}
+
+
+# -- OpenID Connect clients (docs/OIDC.md) -------------------------------------------------
+
+
+class NewClientBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=CLIENT_NAME_MAX_CHARS)
+    redirect_uris: list[str] = Field(min_length=1, max_length=MAX_REDIRECT_URIS)
+    confidential: bool = True
+    """False: a public client (single-page or native app) that has PKCE only."""
+    id_token_alg: Literal["RS256", "ES256"] = "RS256"
+    client_id: str | None = Field(default=None, min_length=1, max_length=CLIENT_ID_MAX_CHARS)
+
+
+def _client_json(client: RelyingParty) -> dict[str, Any]:
+    return {
+        "client_id": client.client_id,
+        "name": client.name,
+        "redirect_uris": list(client.redirect_uris),
+        "type": "confidential" if client.confidential else "public",
+        "token_endpoint_auth_method": "client_secret_basic" if client.confidential else "none",
+        "id_token_signed_response_alg": client.id_token_alg,
+        "created_at": _iso(client.created_at),
+    }
+
+
+@router.post("/clients", status_code=201)
+def create_client(
+    _: AdminDep, __: JsonBodyDep, body: NewClientBody, provider: ProviderDep
+) -> dict[str, Any]:
+    """Register a relying site. A confidential client's ``client_secret`` is in this
+    answer only (it is stored hashed)."""
+    registered = provider.registry.add(
+        body.name,
+        body.redirect_uris,
+        confidential=body.confidential,
+        id_token_alg=body.id_token_alg,
+        client_id=body.client_id,
+    )
+    answer = _client_json(registered.client)
+    if registered.secret is not None:
+        answer["client_secret"] = registered.secret
+    return answer
+
+
+@router.get("/clients")
+def list_clients(_: AdminDep, provider: ProviderDep) -> dict[str, Any]:
+    return {"clients": [_client_json(c) for c in provider.registry.list()]}
+
+
+@router.delete("/clients/{client_id}", status_code=204)
+def delete_client(_: AdminDep, client_id: str, provider: ProviderDep) -> Response:
+    """Its pending codes and access tokens stop working at once."""
+    provider.registry.remove(client_id)
+    return Response(status_code=204)

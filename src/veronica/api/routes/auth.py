@@ -24,6 +24,7 @@ from veronica.api.body import read_frame
 from veronica.api.deps import (
     ClientIpDep,
     JsonBodyDep,
+    ProviderDep,
     SessionsDep,
     SettingsDep,
     SignerDep,
@@ -31,6 +32,7 @@ from veronica.api.deps import (
 )
 from veronica.api.errors import unavailable_error
 from veronica.errors import ImageTooLargeError, TokenInvalidError, VeronicaError
+from veronica.oidc.provider import BROWSER_COOKIE
 from veronica.security.tokens import LEEWAY_S, verify_result_token
 from veronica.sessions import NewSession, Reason, SessionManager, SessionRecord
 from veronica.sessions.errors import SessionExpiredError, SessionFinishedError
@@ -69,12 +71,21 @@ class NewSessionBody(BaseModel):
     """False asks to skip the colour challenge (photosensitivity): only where the
     operator's light policy is ``optional`` (see ``GET /auth/config``)."""
     return_to: str | None = Field(default=None, min_length=1, max_length=2048)
+    nonce: str | None = Field(default=None, min_length=1, max_length=128)
+    """Carried into the result token (the ``return_to`` flow; OIDC has its own)."""
+    oidc_request: str | None = Field(default=None, min_length=1, max_length=64)
+    """The OpenID Connect authorization request this sign-in answers (the page's
+    ``?oidc=``); only the browser that made the request may name it."""
 
 
 class VerifyTokenBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     token: str = Field(min_length=1, max_length=8192)
+    audience: str | None = Field(default=None, min_length=1, max_length=2048)
+    """The site checking the token: its origin (``https://shop.example``), which
+    the token's ``aud`` must name. Default: this service's own origin (its result
+    page)."""
 
 
 def _iso(ts: float) -> str:
@@ -122,7 +133,9 @@ def create_session(
     settings: SettingsDep,
     ip: ClientIpDep,
     response: Response,
+    provider: ProviderDep,
     body: NewSessionBody | None = None,
+    oidc_browser: Annotated[str | None, Cookie(alias=BROWSER_COOKIE)] = None,
 ) -> dict[str, Any]:
     """Start a sign-in (``username`` → 1:1, none → 1:N) or an enrollment
     (``enrollment_token``). No CSRF token exists yet; the call is protected by
@@ -130,12 +143,19 @@ def create_session(
     and by creating nothing that a forger could use: the cookie and the CSRF
     token go only to the caller."""
     request = body or NewSessionBody()
+    oidc_request = (
+        provider.check_request(request.oidc_request, oidc_browser)
+        if request.oidc_request is not None
+        else None
+    )
     session = sessions.create(
         NewSession(
             username=request.username,
             enrollment_token=request.enrollment_token,
             light=request.light,
             return_to=request.return_to,
+            oidc_request=oidc_request,
+            nonce=request.nonce,
         ),
         ip,
     )
@@ -190,8 +210,11 @@ def verify_token(
     remembered until the token expires (on every instance, with Redis), and a second
     check answers ``token already used``. (The relying site may instead verify it
     itself against ``/.well-known/jwks.json``; replay is then its own to refuse.)"""
+    audience = origin_of(body.audience or settings.public_url) or body.audience or ""
     try:
-        claims = verify_result_token(body.token, signer.jwks(), issuer=settings.public_url)
+        claims = verify_result_token(
+            body.token, signer.jwks(), issuer=settings.public_url, audience=audience
+        )
     except TokenInvalidError as exc:
         return {"valid": False, "reason": exc.message}
     # Only after the signature: a forged token must not spend a real token's jti.
@@ -207,6 +230,8 @@ def verify_token(
         "iat": claims["iat"],
         "exp": claims["exp"],
         "jti": claims["jti"],
+        "aud": claims["aud"],
+        "nonce": claims.get("nonce"),
     }
 
 

@@ -1,4 +1,4 @@
-"""Public keys of the result tokens, for relying sites."""
+"""Public keys of the ID tokens and result tokens, for relying sites."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from veronica.api.deps import SignerDep
+from veronica.api.deps import ProviderDep
 
 router = APIRouter(tags=["well-known"])
 
@@ -15,6 +15,15 @@ JWKS_MAX_AGE_S = 300
 
 
 @router.get("/.well-known/jwks.json")
-def jwks(signer: SignerDep, response: Response) -> dict[str, Any]:
+def jwks(provider: ProviderDep, response: Response) -> dict[str, Any]:
+    """Every key relying sites should accept: the RS256 and ES256 signing keys and
+    any retired key whose tokens may still be in use."""
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_S}"
-    return signer.jwks()
+    return provider.keys.jwks()
+
+
+@router.get("/.well-known/openid-configuration")
+def openid_configuration(provider: ProviderDep, response: Response) -> dict[str, Any]:
+    """OpenID Connect Discovery 1.0 metadata (docs/OIDC.md)."""
+    response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_S}"
+    return provider.discovery()

@@ -112,17 +112,43 @@ async function postJson(url, body) {
  * @param {SessionRequest} request
  * @returns {Promise<{session: Session, deadlineMs: number}>}
  */
-export async function createSession({ username = null, enrollmentToken = null, light, returnTo = null }) {
+export async function createSession({
+  username = null,
+  enrollmentToken = null,
+  light,
+  returnTo = null,
+  oidcRequest = null,
+}) {
   /** @type {Record<string, unknown>} */
   const body = { username: username || null, enrollment_token: enrollmentToken || null };
   // Only an opt-out is sent: otherwise the service's own policy applies.
   if (light === false) body.light = false;
   if (returnTo) body.return_to = returnTo;
+  if (oidcRequest) body.oidc_request = oidcRequest;
   const { data, response } = await postJson(SESSIONS_URL, body);
   const session = /** @type {Session} */ (data);
   const serverNow = Date.parse(response.headers.get('Date') ?? '') || Date.now();
   const ttlMs = Date.parse(session.expires_at) - serverNow;
   return { session, deadlineMs: performance.now() + (Number.isFinite(ttlMs) ? ttlMs : 0) };
+}
+
+/**
+ * Which site asks for this sign-in (an OpenID Connect authorization request).
+ * @param {string} requestId the page's `?oidc=`
+ * @returns {Promise<{client_name: string, redirect_host: string, login_hint: string | null, cancel_url: string}>}
+ */
+export async function fetchAuthorizationRequest(requestId) {
+  let response;
+  try {
+    response = await fetch(`/api/v1/oidc/requests/${encodeURIComponent(requestId)}`, {
+      headers: { Accept: 'application/json' },
+      credentials: 'same-origin',
+    });
+  } catch (error) {
+    throw new AppError('network', String(error));
+  }
+  if (!response.ok) throw await responseError(response);
+  return response.json();
 }
 
 /**

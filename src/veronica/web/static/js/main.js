@@ -11,7 +11,13 @@
  * @module main
  */
 
-import { createSession, fetchConfig, SessionConnection, verifyToken } from './api.js';
+import {
+  createSession,
+  fetchAuthorizationRequest,
+  fetchConfig,
+  SessionConnection,
+  verifyToken,
+} from './api.js';
 import { AppError, asAppError } from './errors.js';
 import { FrameCapturer, FrameProcessor } from './frames.js';
 import { Catalogue, FALLBACK, loadCatalogue, pickLanguage, translateDocument } from './i18n.js';
@@ -103,6 +109,10 @@ class CaptureFlow {
     this.attempt = 0;
     this.enrollmentToken = params.get('token');
     this.returnTo = params.get('return_to');
+    /** An OpenID Connect authorization request this sign-in answers (`?oidc=`). */
+    this.oidcRequest = this.page === 'signin' ? params.get('oidc') : null;
+    /** @type {string | null} */
+    this.sessionId = null;
     this.form = /** @type {HTMLFormElement} */ (byTestId('start-form'));
     this.noFlash = /** @type {HTMLInputElement} */ (byTestId('no-flash'));
     this.flashWarning = byTestId('flash-warning');
@@ -174,12 +184,41 @@ class CaptureFlow {
     byTestId('cancel-button').addEventListener('click', () => this.cancel());
     this.switchButton.addEventListener('click', () => this.switchCamera());
     this.nextLink.href = withLang(this.nextLink.pathname);
+    if (this.oidcRequest) this.showRelyingSite(this.oidcRequest);
     mark('state', 'idle');
     if (this.page === 'enroll') {
       // The one-time token should not linger in the address bar or history.
       history.replaceState(null, '', withLang(location.pathname));
       if (!this.enrollmentToken) this.fail(new AppError('enrollment_link_invalid'));
     }
+  }
+
+  /**
+   * Say which site asks for this sign-in, and offer to go back to it.
+   * @param {string} requestId
+   */
+  showRelyingSite(requestId) {
+    const panel = byTestId('oidc-client');
+    mark('oidc', 'loading');
+    fetchAuthorizationRequest(requestId)
+      .then((about) => {
+        byTestId('oidc-client-name').textContent = this.t('oidc.asks', {
+          site: about.client_name,
+          host: about.redirect_host,
+        });
+        const cancel = /** @type {HTMLAnchorElement} */ (byTestId('oidc-cancel'));
+        cancel.href = about.cancel_url;
+        panel.hidden = false;
+        const username = this.form.elements.namedItem('username');
+        if (about.login_hint && username instanceof HTMLInputElement && !username.value) {
+          username.value = about.login_hint;
+        }
+        mark('oidc', 'ready');
+      })
+      .catch((error) => {
+        mark('oidc', 'invalid');
+        this.fail(error);
+      });
   }
 
   /** The opt-out only where the service allows it; no warning when no colours show. */
@@ -224,8 +263,10 @@ class CaptureFlow {
         enrollmentToken: this.page === 'enroll' ? this.enrollmentToken : null,
         light: !(this.lightPolicy === 'optional' && this.noFlash.checked),
         returnTo: this.returnTo,
+        oidcRequest: this.oidcRequest,
       });
       if (stale()) return;
+      this.sessionId = session.session_id;
       this.ui.setOval(session.oval);
       const connection = new SessionConnection(session, {
         onState: (state) => this.onState(state),
@@ -323,6 +364,10 @@ class CaptureFlow {
     mark('state', result.status);
     mark('reason', result.reason);
     this.status.progress(1);
+    if (this.oidcRequest && this.sessionId) {
+      this.returnToSite(result, this.oidcRequest, this.sessionId);
+      return;
+    }
     this.showNextSteps({ next: result.status !== 'refused', retry: result.status === 'refused' });
     if (result.status === 'signed_in') this.signedIn(result);
     else if (result.status === 'enrolled') {
@@ -349,6 +394,27 @@ class CaptureFlow {
     this.backButton.hidden = !retry;
     // Keyboard users land on the way forward (the panel they were on is gone).
     (retry ? this.retryButton : next ? this.nextLink : null)?.focus();
+  }
+
+  /**
+   * Back to the site that asked: the server answers it with a code (signed in) or
+   * `access_denied` (refused); this page only says which and goes.
+   * @param {Result} result
+   * @param {string} requestId
+   * @param {string} sessionId
+   */
+  returnToSite(result, requestId, sessionId) {
+    const signedIn = result.status === 'signed_in';
+    this.status.outcome({
+      title: this.t(signedIn ? 'result.signed_in.title' : 'result.refused.title'),
+      message: signedIn
+        ? this.t('result.signed_in.message', { username: result.username ?? '' })
+        : this.message('reason', result.reason, 'reason.unknown'),
+      help: this.t('oidc.returning'),
+    });
+    this.showNextSteps({ next: false, retry: false });
+    const target = `/oidc/authorize/finish?${new URLSearchParams({ request: requestId, session: sessionId })}`;
+    setTimeout(() => location.assign(target), CONTINUE_DELAY_MS);
   }
 
   /** @param {Result} result */
