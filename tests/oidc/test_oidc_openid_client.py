@@ -208,15 +208,13 @@ def registered(server: ServedServer) -> dict[str, Any]:
 
 
 def common_args(server: ServedServer, client: dict[str, Any]) -> list[str]:
+    # ``--name=value``: a random value may start with "-" (token_urlsafe), which
+    # node's parseArgs would take for an option.
     return [
-        "--issuer",
-        server.url,
-        "--client-id",
-        str(client["client_id"]),
-        "--client-secret",
-        str(client["client_secret"]),
-        "--redirect-uri",
-        CALLBACK,
+        f"--issuer={server.url}",
+        f"--client-id={client['client_id']}",
+        f"--client-secret={client['client_secret']}",
+        f"--redirect-uri={CALLBACK}",
     ]
 
 
@@ -228,7 +226,7 @@ def finish_args(started: dict[str, Any], callback: str, **change: str) -> list[s
         "nonce": started["nonce"],
         **{k.replace("_", "-"): v for k, v in change.items()},
     }
-    return [item for name, value in values.items() for item in (f"--{name}", value)]
+    return [f"--{name}={value}" for name, value in values.items()]
 
 
 def with_query(url: str, **change: str | None) -> str:

@@ -412,6 +412,16 @@ def test_a_code_of_one_client_is_refused_to_another_and_then_to_both(
     assert error_of(redeem(oidc, site, got.code, got.verifier)) == "invalid_grant"
 
 
+def test_an_id_token_of_one_client_is_refused_by_another(oidc: Oidc, site: Client) -> None:
+    """``aud`` is the client id: site B verifying site A's ID token refuses it."""
+    other = Client.of(oidc.registry.add("Other", [CALLBACK]))
+    got = sign_in(oidc, site)
+    id_token = tokens(redeem(oidc, site, got.code, got.verifier))["id_token"]
+    assert verify_id_token(oidc, id_token, site)["aud"] == site.client_id
+    with pytest.raises(jwt.InvalidAudienceError):
+        verify_id_token(oidc, id_token, other)
+
+
 @pytest.mark.parametrize(
     "redirect_uri",
     [SECOND_CALLBACK, CALLBACK + "/", "https://evil.example/cb", None],

@@ -140,8 +140,10 @@ class ClientRegistry:
             raise RedirectUriInvalidError(f"give 1–{MAX_REDIRECT_URIS} redirect URIs")
         if id_token_alg not in ID_TOKEN_ALGS:
             raise BadInputError(f"id_token_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
-        cid = validate_client_id(client_id) if client_id is not None else secrets.token_urlsafe(16)
-        secret = secrets.token_urlsafe(32) if confidential else None
+        # Hex: a generated id or secret never starts with "-" (which command lines
+        # would take for an option) and survives any copy and paste.
+        cid = validate_client_id(client_id) if client_id is not None else secrets.token_hex(16)
+        secret = secrets.token_hex(32) if confidential else None
         try:
             with self._sessions.begin() as session:
                 session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
