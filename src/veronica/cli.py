@@ -318,45 +318,37 @@ def keygen(
         out.print(generate_key(), highlight=False)
         return
     if rsa:
-        _keygen_rsa(out_path)
+        from joserfc.jwk import RSAKey
+
+        from veronica.oidc.keys import generate_rsa_pem
+
+        settings_path = load_settings().resolved_rsa_signing_key_path
+        pem = generate_rsa_pem()
+        kid = RSAKey.import_key(pem).thumbprint()
+        _write_key(out_path or settings_path, pem, kid, "VERONICA_RSA_SIGNING_KEY_PATH")
         return
-    from veronica.security.tokens import ResultSigner, generate_signing_key, write_private_key
+    from veronica.security.tokens import ResultSigner, generate_signing_key, private_key_pem
 
-    path = out_path if out_path is not None else load_settings().resolved_signing_key_path
-    if path.exists():
-        fail(f"{path} already exists; refusing to overwrite a signing key")
     key = generate_signing_key()
-    try:
-        write_private_key(path, key)
-    except FileExistsError:
-        fail(f"{path} already exists; refusing to overwrite a signing key")
-    except OSError as exc:
-        fail(f"{path}: cannot write ({exc.strerror})", EXIT_SETUP)
-    kid = ResultSigner(key).kid
-    out.print(f"wrote {escape(str(path))} (mode 0600), key id {kid}", highlight=False)
-    out.print(f"VERONICA_SIGNING_KEY_PATH={escape(str(path.resolve()))}", highlight=False)
+    path = out_path if out_path is not None else load_settings().resolved_signing_key_path
+    _write_key(path, private_key_pem(key), ResultSigner(key).kid, "VERONICA_SIGNING_KEY_PATH")
 
 
-def _keygen_rsa(out_path: Path | None) -> None:
-    """``keygen --rsa``: a new RSA-2048 private key for RS256 ID tokens."""
-    from joserfc.jwk import RSAKey
-
-    from veronica.oidc.keys import generate_rsa_pem
+def _write_key(path: Path, pem: bytes, kid: str, variable: str) -> None:
+    """Write a new private key (mode 0600, never over an existing file) and say
+    which setting to point at it."""
     from veronica.security.tokens import write_private_pem
 
-    path = out_path if out_path is not None else load_settings().resolved_rsa_signing_key_path
     if path.exists():
         fail(f"{path} already exists; refusing to overwrite a signing key")
-    pem = generate_rsa_pem()
     try:
         write_private_pem(path, pem)
     except FileExistsError:
         fail(f"{path} already exists; refusing to overwrite a signing key")
     except OSError as exc:
         fail(f"{path}: cannot write ({exc.strerror})", EXIT_SETUP)
-    kid = RSAKey.import_key(pem).thumbprint()
     out.print(f"wrote {escape(str(path))} (mode 0600), key id {kid}", highlight=False)
-    out.print(f"VERONICA_RSA_SIGNING_KEY_PATH={escape(str(path.resolve()))}", highlight=False)
+    out.print(f"{variable}={escape(str(path.resolve()))}", highlight=False)
 
 
 def _admin_keys(settings: Settings) -> AdminKeys:

@@ -9,7 +9,6 @@ never sign: the rotation path (docs/OIDC.md, "Rotating keys").
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,8 @@ from typing import Any
 from joserfc.jwk import ECKey, RSAKey
 
 from veronica.errors import ConfigurationError
-from veronica.security.tokens import write_private_pem
+from veronica.security.tokens import ensure_key_file
 from veronica.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 RSA_BITS = 2048
 """NIST SP 800-57 rates RSA-2048 for use through 2030; RS256 with it is what every
@@ -76,17 +73,7 @@ def load_or_create_rsa(settings: Settings) -> RSAKey:
     missing outside production (a key made up at each start in production would
     break relying sites' cached JWKS)."""
     path = settings.resolved_rsa_signing_key_path
-    if not path.exists():
-        if settings.is_production:
-            raise ConfigurationError(
-                f"RSA signing key {path} does not exist; create it with "
-                "`veronica keygen --rsa --out PATH`"
-            )
-        try:
-            write_private_pem(path, generate_rsa_pem())
-            logger.info("generated an RS256 signing key at %s", path)
-        except FileExistsError:
-            pass  # another worker made it first
+    ensure_key_file(path, settings, generate_rsa_pem, what="RSA signing key", keygen="--rsa")
     key = _import(path, private=True)
     if not isinstance(key, RSAKey):
         raise ConfigurationError(f"{path} must be an RSA key (RS256)")

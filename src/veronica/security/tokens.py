@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,30 @@ def write_private_pem(path: Path, pem: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def ensure_key_file(
+    path: Path, settings: Settings, make_pem: Callable[[], bytes], *, what: str, keygen: str
+) -> None:
+    """Make sure a private key file exists at ``path``.
+
+    Outside production a missing key is generated with ``make_pem`` (so ``make run``
+    needs no set-up); in production it is a configuration error naming
+    ``veronica keygen <keygen>``: a key made up at start would change on every
+    restart and break relying sites' cached keys."""
+    if path.exists():
+        return
+    if settings.is_production:
+        raise ConfigurationError(
+            f"{what} {path} does not exist; create it with `veronica keygen {keygen} --out PATH`"
+        )
+    try:
+        write_private_pem(path, make_pem())
+        logger.info("generated a %s at %s", what, path)
+    except FileExistsError:
+        pass  # another worker generated it first: use theirs
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {what} {path}: {exc.strerror}") from exc
+
+
 def _read_private_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         data = path.read_bytes()
@@ -143,21 +167,13 @@ class ResultSigner:
         up at start would change on every restart and break relying sites' caches.
         """
         path = settings.resolved_signing_key_path
-        if not path.exists():
-            if settings.is_production:
-                raise ConfigurationError(
-                    f"signing key {path} does not exist; create it with "
-                    "`veronica keygen --signing --out PATH`"
-                )
-            try:
-                write_private_key(path, generate_signing_key())
-                logger.info("generated a result-token signing key at %s", path)
-            except FileExistsError:
-                pass  # another worker generated it first: use theirs
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot create signing key {path}: {exc.strerror}"
-                ) from exc
+        ensure_key_file(
+            path,
+            settings,
+            lambda: private_key_pem(generate_signing_key()),
+            what="signing key",
+            keygen="--signing",
+        )
         return cls(_read_private_key(path))
 
     def jwks(self) -> dict[str, object]:

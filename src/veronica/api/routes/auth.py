@@ -210,7 +210,8 @@ def verify_token(
     remembered until the token expires (on every instance, with Redis), and a second
     check answers ``token already used``. (The relying site may instead verify it
     itself against ``/.well-known/jwks.json``; replay is then its own to refuse.)"""
-    audience = origin_of(body.audience or settings.public_url) or body.audience or ""
+    # Tokens name their site by origin; anything else matches no token.
+    audience = origin_of(body.audience or settings.public_url) or ""
     try:
         claims = verify_result_token(
             body.token, signer.jwks(), issuer=settings.public_url, audience=audience
