@@ -1,6 +1,9 @@
 """Time from opening the sign-in page to the decision, in Chromium against
 ``veronica serve``: a genuine simulated session of the enrolled person with the
-server's fixed two-action script (colours off, as the E2E sign-in test).
+server's fixed challenge seed. By default with the light challenge required (the
+server's default) and the injected camera of ``tests/e2e/light_camera.py``, which
+renders the head lit by the colours the page shows; ``--camera video`` plays the
+E2E tests' recorded video instead (colours off: a recording cannot answer them).
 
 Most of that time is the liveness protocol itself: positioning lasts at least
 ``PositioningLimits.min_s``, the script as long as its steps, plus the session's
@@ -22,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from web_common import (
     REPO,
@@ -43,6 +46,7 @@ from e2e_support import (  # noqa: E402 (the harness is on the path from here on
     ENROLLED,
     ENROLLMENT_PHOTO,
     GENUINE,
+    VIDEO_SEED,
     Outcome,
     Server,
     VideoCache,
@@ -50,8 +54,11 @@ from e2e_support import (  # noqa: E402 (the harness is on the path from here on
     running_server,
     sign_in,
 )
+from light_camera import CAMERA_FPS, LIGHT_CHALLENGE_SEED, InjectedCamera  # noqa: E402
 
+from veronica.liveness.challenges import script_end  # noqa: E402
 from veronica.liveness.policy import LivenessPolicy  # noqa: E402
+from veronica.simulation.scripts import server_script  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Playwright
@@ -59,6 +66,9 @@ if TYPE_CHECKING:
 TARGET_S = 2.5
 VIDEO_CACHE = REPO / ".pytest_cache" / "d" / "veronica-e2e-videos"
 """The E2E tests' video cache (same file names for the same video)."""
+CameraKind = Literal["injected", "video"]
+CAMERA_DELAY_FRAMES = 2
+"""The injected camera's queue: mid-range of a webcam's 1–3 frames."""
 
 
 @dataclass(frozen=True)
@@ -79,27 +89,53 @@ class Run:
         return self.decided_s - self.mark("camera")
 
 
-def protocol_s() -> float:
+def seed_for(light: bool) -> int:
+    """With the colours, the E2E light test's seed (two turns after 6 colours; seed 26's
+    approach and short light phase fail on a starved machine: ``LIGHT_CHALLENGE_SEED``)."""
+    return LIGHT_CHALLENGE_SEED if light else CHALLENGE_SEED
+
+
+def script_s(light: bool) -> float:
+    """The server's script with the colours (injected camera) or without (video)."""
+    return script_end(server_script(seed_for(light), light))
+
+
+def protocol_s(light: bool) -> float:
     policy = LivenessPolicy()
-    return policy.positioning.min_s + GENUINE.script_end_s + policy.tail_s
+    return policy.positioning.min_s + script_s(light) + policy.tail_s
 
 
-def run_once(playwright: Playwright, server: Server, video: Path) -> Run:
+def run_once(playwright: Playwright, server: Server, video: Path | None) -> Run:
+    """With ``video`` None, the injected camera (a fresh head per run) and the colours."""
     meter = LoadMeter()
     meter.start()
     browser = launch(playwright, video)
+    camera = (
+        InjectedCamera(GENUINE.photo, VIDEO_SEED, delay_frames=CAMERA_DELAY_FRAMES)
+        if video is None
+        else None
+    )
     try:
         outcome = sign_in(
             browser,
             server,
             shots=None,
             username=ENROLLED,
-            light=False,
-            video=GENUINE,
+            light=camera is not None,
+            video=GENUINE if camera is None else None,
+            prepare=camera.install if camera is not None else None,
         )
         return Run(outcome, meter.other_cores(), meter.our_cores())
     finally:
         browser.close()
+
+
+def print_failures(server: Server, outcome: Outcome) -> None:
+    """A refusal's failed checks with their values, from the session's audit event."""
+    record = server.audit(outcome.session_id) if outcome.session_id else None
+    for c in record.event.checks if record else ():
+        if c.deciding and not c.passed:
+            print(f"  failed: {c.name} {c.value:.3f} (limit {c.limit:.3f}): {c.detail}")
 
 
 def fmt(value: float) -> str:
@@ -162,8 +198,10 @@ COLUMNS_NOTE = (
 )
 
 
-def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter) -> list[str]:
-    base = protocol_s()
+def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter, camera: CameraKind) -> list[str]:
+    light = camera == "injected"
+    base = protocol_s(light)
+    script = script_s(light)
     policy = LivenessPolicy()
     decided = [r for r in runs if r.outcome.state in ("signed_in", "refused")]
     beyond = [r.decided_s - base for r in decided]
@@ -177,6 +215,16 @@ def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter) -> list[str]:
     verdict = "pass" if beyond and worst <= TARGET_S else "FAIL"
     command = shlex.join([".venv/bin/python", "benchmarks/web_decision.py", *sys.argv[1:]])
     photo = f"{GENUINE.photo.parent.name}/{GENUINE.photo.name}"
+    source = (
+        "an injected camera (`tests/e2e/light_camera.py`: the simulated genuine head "
+        f"from photo `{photo}`, rendered at {CAMERA_FPS} frames/s lit by the colour the "
+        f"page shows, {CAMERA_DELAY_FRAMES} frames late) answers the light challenge "
+        "(required, the server's default)"
+        if light
+        else f"the fake camera plays the simulated genuine session (photo `{photo}`, "
+        f"colours off, {GENUINE.fps} fps)"
+    )
+    steps = "6 colours, then turn right and turn left" if light else "two actions"
     warm = (
         f"({warmup.outcome.state}, {fmt(warmup.decided_s)} s), not counted"
         if warmup is not None
@@ -192,16 +240,15 @@ def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter) -> list[str]:
         f"at the end (1/5/15 min): {load_average()}; {idle.waited_s:.0f} s spent waiting "
         "for an idle machine (≤ 0.3 cores used by others) before the runs.",
         "",
-        "Each run: a fresh headless Chromium whose fake camera plays the simulated genuine "
-        f"session (photo `{photo}`, colours off, {GENUINE.fps} fps) against `veronica serve` "
-        f"(test environment, challenge seed {CHALLENGE_SEED}: two actions, script "
-        f"{GENUINE.script_end_s:.2f} s), the enrolled user typed in (1:1). The page is "
+        f"Each run: a fresh headless Chromium where {source}, against `veronica serve` "
+        f"(test environment, challenge seed {seed_for(light)}: {steps}, script "
+        f"{script:.2f} s), the enrolled user typed in (1:1). The page is "
         "opened, Start pressed as soon as it is ready, and the decision read from "
         "`body[data-state]`; times are the page's own clock (`performance.now()`, 0 = "
         f"navigation start). One warm-up run first {warm}.",
         "",
         f"The liveness protocol's own time is positioning ≥ {policy.positioning.min_s:.1f} s "
-        f"+ script {GENUINE.script_end_s:.2f} s + tail {policy.tail_s:.1f} s = "
+        f"+ script {script:.2f} s + tail {policy.tail_s:.1f} s = "
         f'**{base:.2f} s**; "beyond" is the total minus that.',
         "",
         f"**Processing beyond the challenge actions: median {median_beyond:.2f} s, worst "
@@ -232,37 +279,57 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--videos", type=Path, default=VIDEO_CACHE, help="where simulated videos are kept"
     )
+    parser.add_argument(
+        "--camera",
+        choices=["injected", "video"],
+        default="injected",
+        help="injected: light challenge required, answered by the injected camera; "
+        "video: the recorded video with the colours off",
+    )
     args = parser.parse_args(argv)
+    camera: CameraKind = args.camera
 
     from playwright.sync_api import sync_playwright
 
-    videos = VideoCache(args.videos)
-    try:
-        video = videos.get(GENUINE)
-    finally:
-        videos.close()
+    video: Path | None = None
+    if camera == "video":
+        videos = VideoCache(args.videos)
+        try:
+            video = videos.get(GENUINE)
+        finally:
+            videos.close()
+    # The harness's server allows the opt-out the video needs; the injected camera
+    # gets the service's default, no opt-out.
+    light_env = {"VERONICA_LIGHT_CHALLENGE": "required"} if camera == "injected" else {}
     idle = IdleWaiter(deadline=time.monotonic() + args.wait_idle)
     runs: list[Run] = []
     warmup: Run | None = None
     with (
         tempfile.TemporaryDirectory(prefix="veronica-bench-") as tmp,
-        running_server(Path(tmp) / "server") as server,
+        running_server(
+            Path(tmp) / "server",
+            challenge_seed=seed_for(camera == "injected"),
+            extra_env=light_env,
+        ) as server,
     ):
         server.create_user(ENROLLED, [ENROLLMENT_PHOTO])
         with sync_playwright() as playwright:
             idle.wait()
             warmup = run_once(playwright, server, video)
             print(f"warm-up: {warmup.outcome.describe()}", flush=True)
+            print_failures(server, warmup.outcome)
             for i in range(1, args.runs + 1):
                 idle.wait()
                 run = run_once(playwright, server, video)
                 runs.append(run)
                 print(
                     f"run {i}: {run.outcome.state}, decided at {run.decided_s:.2f} s, beyond "
-                    f"{run.decided_s - protocol_s():.2f} s, other load {run.other_cores:.2f}",
+                    f"{run.decided_s - protocol_s(camera == 'injected'):.2f} s, "
+                    f"other load {run.other_cores:.2f}",
                     flush=True,
                 )
-    lines = report(runs, warmup, idle)
+                print_failures(server, run.outcome)
+    lines = report(runs, warmup, idle, camera)
     print("\n".join(lines))
     if args.out is not None:
         write_section(args.out, "web_decision", lines)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 
 from support import DATA, face_path, models_dir
 from veronica.cli import EXIT_BAD_INPUT, EXIT_NO, EXIT_SETUP, app
+from veronica.evaluation.pad_sim import SessionOutcome, suite_report
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.models import ALL_MODELS
 from veronica.recognition.operating_point import load_table, threshold_for_fmr
@@ -1160,21 +1161,26 @@ def test_eval_pad_simulated_suite(cli: Cli) -> None:
     plot = cli.tmp_path / "det.png"
     result = cli(
         "eval", "pad", "--suite", "simulated", "--sessions", "1", "--workers", "2",
+        "--species", "print_cutout", "--species", "screen_close", "--species", "frozen_frame",
         "--json", report, "--plot", plot,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
-    assert data["simulated"] is True
+    assert data["simulated"] is True and data["population"] == "realistic"
     assert plot.read_bytes().startswith(b"\x89PNG")
-    assert data["threshold"] == 0.0 and "apcer_at_bpcer_5pct" in data
-    assert set(data["accepted_attacks"]) == set(data["apcer_by_species"])
-    assert set(data["apcer_by_species"]) == {
-        "print_still", "print_moving", "screen_replay_wrong", "screen_replay_late",
-        "frozen_frame", "face_swap",
-    }  # fmt: skip
-    assert data["apcer"] == max(data["apcer_by_species"].values())
-    assert 0.0 <= data["bpcer"] <= 1.0
+    assert "apcer_at_bpcer_5pct" in data and "acer" not in data
+    assert set(data["accepted_attacks"]) == set(data["apcer"]) == set(data["apnrr"])
+    # Every species renders and holds a face: tests/simulation/test_simulation_species.py.
+    assert set(data["apcer"]) == {"print_cutout", "screen_close", "frozen_frame"}
+    worst = data["apcer"][data["worst_species"]]["rate"]
+    processed = [r for r in data["apcer"].values() if r["presentations"]]
+    assert worst == max(r["rate"] for r in processed)
+    assert data["bpcer"]["presentations"] + data["bpnrr"]["errors"] == 1
     assert data["light_challenge"] is True
+    # The tables are made from this JSON by a command, not by hand.
+    tables = cli("eval", "pad-tables", report)
+    assert tables.exit_code == 0, tables.output
+    assert "| bona fide | BPCER" in tables.output and "simulated" in tables.output
 
 
 @pytest.mark.slow
@@ -1187,4 +1193,42 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["light_challenge"] is False and data["policy"].startswith("opt-out")
-    assert set(data["apcer_by_species"]) == {"screen_replay_late"}
+    assert set(data["apcer"]) == {"screen_replay_late"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--population", "crowd"), "unknown population"),
+        (("--split", "report"), "need --photos"),
+        (("--photos", "missing-folder"), "give a folder"),
+    ],
+)
+def test_eval_pad_suite_option_errors(cli: Cli, args: tuple[str, ...], message: str) -> None:
+    result = cli("eval", "pad", "--suite", "simulated", *args)
+    assert result.exit_code != 0
+    assert message in flat(result.output)
+
+
+def test_eval_pad_tables_errors(cli: Cli) -> None:
+    broken = cli.tmp_path / "broken.json"
+    broken.write_text("{not json")
+    result = cli("eval", "pad-tables", broken)
+    assert result.exit_code == EXIT_BAD_INPUT and "not a readable JSON report" in flat(
+        result.output
+    )
+    old = cli.tmp_path / "old.json"
+    old.write_text(json.dumps({"apcer": 0.1, "bpcer": 0.02}))
+    result = cli("eval", "pad-tables", old)
+    assert result.exit_code == EXIT_BAD_INPUT and "older report" in flat(result.output)
+    good = cli.tmp_path / "good.json"
+    outcomes = [
+        SessionOutcome("genuine", 1, True, "live", (), 90, 0.3, "pad"),
+        SessionOutcome("print_still", 1, False, "liveness_failed", ("pad",), 90, -0.4, "pad"),
+    ]
+    good.write_text(json.dumps(suite_report(outcomes, 1, None, 1.0).to_json_dict()))
+    page = cli.tmp_path / "page.md"
+    page.write_text("# no markers here\n")
+    result = cli("eval", "pad-tables", good, "--write", page)
+    assert result.exit_code == EXIT_BAD_INPUT and "markers" in flat(result.output)
+    assert page.read_text() == "# no markers here\n"  # nothing written on error

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need 
     from veronica.evaluation.pad_images import ImagePadReport
     from veronica.evaluation.pad_sim import SuiteReport
     from veronica.oidc.clients import ClientRegistry
-    from veronica.pipeline.engine import FaceEngine
+    from veronica.pipeline.engine import EngineConfig, FaceEngine
     from veronica.security.apikeys import AdminKeys
     from veronica.service import FaceService
     from veronica.storage import TemplateStore
@@ -559,6 +559,13 @@ def simulate(
         list[Path] | None,
         typer.Option(help="Source face photo(s) (default: the project's fixture faces)."),
     ] = None,
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="Source faces: a folder with one subfolder per identity, or a CSV with "
+            "path,identity; the photo gate picks the usable ones."
+        ),
+    ] = None,
 ) -> None:
     """Write a simulated session (labelled simulated) as a video plus its script as JSON."""
     from veronica.simulation import SPECIES, simulate_to_file
@@ -570,7 +577,18 @@ def simulate(
     for path in photo or ():
         if not path.is_file():
             fail(f"{path}: no such photo")
+    if photo and photos is not None:
+        fail("give either --photo FILE ... or --photos DIR")
     with reported_errors():
+        if photos is not None:
+            from veronica.simulation.photos import Split, gate_photos, read_photo_set
+
+            gated = gate_photos(read_photo_set(photos), Split.ALL)
+            for refused, reason in gated.rejected:
+                err.print(f"skipped {escape(refused)}: {escape(reason)}")
+            if not gated.usable:
+                fail(f"{photos}: no photo passed the photo gate")
+            photo = [p.path for p in gated.usable]
         meta = simulate_to_file(
             species,
             seed,
@@ -843,8 +861,11 @@ def eval_pad(
     sessions: Annotated[int, typer.Option(min=1, help="Sessions per species (suite).")] = 20,
     seed: Annotated[int, typer.Option(min=0, help="First seed (suite).")] = 10_000,
     fps: Annotated[
-        float, typer.Option(min=5.0, max=60.0, help="Frame rate (suite); the page sends ~10.")
-    ] = 10.0,
+        float | None,
+        typer.Option(
+            min=5.0, max=60.0, help="Suite frame rate (default: each session's own, 8-15)."
+        ),
+    ] = None,
     workers: Annotated[
         int, typer.Option(min=1, max=64, help="Processes for the suite (one engine each).")
     ] = 1,
@@ -861,6 +882,33 @@ def eval_pad(
     plot: Annotated[
         Path | None, typer.Option(help="Suite: write a DET plot (PNG) of the session scores.")
     ] = None,
+    bonafide: Annotated[
+        int | None, typer.Option(min=1, help="Suite: bona fide sessions (default: --sessions).")
+    ] = None,
+    population: Annotated[
+        str,
+        typer.Option(
+            help="Suite: 'realistic' (users, rooms, webcams drawn per session) or 'baseline'."
+        ),
+    ] = "realistic",
+    photos: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Suite: source faces, a folder with one subfolder per identity or a CSV "
+            "with path,identity; repeat to combine sets (default: the fixtures)."
+        ),
+    ] = None,
+    split: Annotated[
+        str,
+        typer.Option(help="Suite with --photos: 'calibration', 'report' or 'all' identities."),
+    ] = "all",
+    max_photos: Annotated[
+        int | None, typer.Option(min=1, help="Suite with --photos: at most this many photos.")
+    ] = None,
+    outcomes_out: Annotated[
+        Path | None,
+        typer.Option("--outcomes", help="Suite: write every session's outcome here (JSON lines)."),
+    ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     threshold: Annotated[
         float | None,
@@ -871,8 +919,9 @@ def eval_pad(
     limit: Annotated[int | None, typer.Option(min=1, help="Only the first N images.")] = None,
 ) -> None:
     """Presentation-attack evaluation: labelled images (passive score only, AUC,
-    APCER per attack type, BPCER) or the simulated session suite (APCER per
-    species, worst-species APCER, BPCER, ACER)."""
+    APCER per attack type, BPCER) or the simulated session suite (ISO/IEC
+    30107-3: APCER per species and BPCER over processed presentations, the
+    non-response rates, 95 % intervals, BPCER per condition)."""
     from rich.progress import Progress
 
     from veronica.pipeline.engine import EngineConfig, FaceEngine
@@ -898,36 +947,152 @@ def eval_pad(
             rows = read_labels(labels, root, limit)
             report = run_pad_images(FaceEngine.load(config), rows, threshold, tick)
         else:
-            import time
-
-            from veronica.evaluation.pad_sim import plot_suite_det, run_suite, suite_report
-            from veronica.liveness.policy import LivenessPolicy
-
-            start = time.perf_counter()
-            from veronica.simulation import SPECIES
-
-            unknown = sorted(set(species or ()) - set(SPECIES) - {"genuine"})
-            if unknown:
-                fail(f"unknown species {', '.join(unknown)}; expected {', '.join(SPECIES)}")
-            chosen = tuple(s for s in SPECIES if not species or s in species)
-            outcomes = run_suite(
+            report = _run_pad_suite(
                 config,
-                LivenessPolicy().for_light(light),
-                sessions,
-                seed,
-                species=("genuine", *chosen),
-                fps=fps,
-                workers=workers,
-                progress=tick,
-            )
-            report = suite_report(outcomes, seed, fps, time.perf_counter() - start, light)
-            if plot is not None:
-                plot.parent.mkdir(parents=True, exist_ok=True)
-                plot_suite_det(outcomes, plot)
+                _SuiteArgs(
+                    sessions, bonafide, seed, fps, workers, light, species, population,
+                    photos, split, max_photos, outcomes_out,
+                ),
+                tick,
+                plot,
+            )  # fmt: skip
     out.print_json(json.dumps(report.to_json_dict()))
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class _SuiteArgs:
+    sessions: int
+    bonafide: int | None
+    seed: int
+    fps: float | None
+    workers: int
+    light: bool
+    species: list[str] | None
+    population: str
+    photos: list[Path] | None
+    split: str
+    max_photos: int | None
+    outcomes: Path | None
+
+
+def _run_pad_suite(
+    config: EngineConfig, args: _SuiteArgs, tick: Callable[[int, int], None], plot: Path | None
+) -> SuiteReport:
+    import tempfile
+    import time
+
+    from veronica.evaluation.pad_sim import (
+        Population,
+        SessionOutcome,
+        SuiteOptions,
+        plot_suite_det,
+        run_suite,
+        suite_report,
+    )
+    from veronica.liveness.policy import LivenessPolicy
+    from veronica.simulation import SPECIES
+    from veronica.simulation.photos import (
+        Split,
+        choose_split,
+        gate_photos,
+        link_by_identity,
+        read_photo_set,
+    )
+
+    unknown = sorted(set(args.species or ()) - set(SPECIES) - {"genuine"})
+    if unknown:
+        fail(f"unknown species {', '.join(unknown)}; expected {', '.join(SPECIES)}")
+    if args.population not in {p.value for p in Population}:
+        fail(f"unknown population {args.population!r}; choose realistic or baseline")
+    if args.split not in {s.value for s in Split}:
+        fail(f"unknown split {args.split!r}; choose calibration, report or all")
+    if not args.photos and (args.split != "all" or args.max_photos is not None):
+        fail("--split and --max-photos need --photos")
+    chosen = tuple(s for s in SPECIES if not args.species or s in args.species)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="veronica-photos-") as folder:
+        pool: tuple[Path, ...] | None = None
+        photo_report: dict[str, object] | None = None
+        if args.photos:
+            split = Split(args.split)
+            entries = [p for source in args.photos for p in read_photo_set(source)]
+            gated = gate_photos(choose_split(entries, split), split, args.max_photos)
+            if gated.identities < 2:
+                fail("fewer than two identities passed the photo gate")
+            pool = link_by_identity(gated.usable, Path(folder))
+            sources = [str(source) for source in args.photos]
+            photo_report = {"sources": sources, **gated.to_json_dict()}
+            err.print(
+                f"photos: {len(gated.usable)} usable, {gated.identities} identities; "
+                f"{len(gated.rejected)} refused by the gate (listed in the report)"
+            )
+        options = SuiteOptions(Population(args.population), args.fps, pool)
+        try:
+            record = args.outcomes.open("w") if args.outcomes is not None else None
+        except OSError as exc:
+            fail(f"{args.outcomes}: cannot write ({exc.strerror})", EXIT_SETUP)
+
+        def keep(outcome: SessionOutcome) -> None:
+            if record is not None:
+                record.write(json.dumps(outcome.to_json_dict()) + "\n")
+                record.flush()
+
+        outcomes = run_suite(
+            config,
+            LivenessPolicy().for_light(args.light),
+            args.sessions,
+            args.seed,
+            species=("genuine", *chosen),
+            workers=args.workers,
+            progress=tick,
+            on_outcome=keep,
+            options=options,
+            bonafide_sessions=args.bonafide,
+        )
+        if record is not None:
+            record.close()
+    report = suite_report(
+        outcomes,
+        args.seed,
+        args.fps,
+        time.perf_counter() - start,
+        args.light,
+        args.population,
+        photo_report,
+    )
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot_suite_det(outcomes, plot)
+    return report
+
+
+@eval_app.command("pad-tables")
+def eval_pad_tables(
+    reports: Annotated[list[Path], typer.Argument(help="Suite reports (eval pad --suite --json).")],
+    write: Annotated[
+        list[Path] | None,
+        typer.Option(help="Markdown file(s) whose 'pad-tables:begin NAME' section to rewrite."),
+    ] = None,
+    name: Annotated[str, typer.Option(help="Section name of the markers.")] = "suite",
+) -> None:
+    """Markdown tables (APCER per species, BPCER, non-response rates, 95 %
+    intervals, BPCER per condition) from suite reports: printed, or written
+    between the markers of each --write file."""
+    from veronica.evaluation.pad_tables import load_report, render, replace_section
+
+    with reported_errors():
+        body = render([(str(path), load_report(path)) for path in reports])
+        if not write:
+            sys.stdout.write(body)  # markdown as is: no console wrapping
+            return
+        for target in write:
+            if not target.is_file():
+                fail(f"{target}: no such file")
+            target.write_text(replace_section(target.read_text(), name, body))
+            out.print(f"wrote the {escape(name)} tables into {escape(str(target))}")
 
 
 @eval_app.command("people")

@@ -3,6 +3,7 @@ frames of a simulated person (rendered once)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from postgres_support import fresh_schema
 from redis_support import redis_url, shared_redis
 from veronica.liveness.challenges import ChallengeLimits, plan_script
+from veronica.oidc import keys
 from veronica.pipeline.engine import FaceEngine
 from veronica.settings import Settings
 from veronica.simulation import make_actor
@@ -21,6 +23,29 @@ from veronica.simulation import make_actor
 @pytest.fixture(autouse=True)
 def _isolated(isolated_env: None) -> None:
     """Settings come from the test alone (see ``isolated_env`` in the top conftest)."""
+
+
+RSA_POOL = 3
+"""Distinct keys handed out in turn: apps started one after another in a test
+still get different RS256 keys."""
+
+
+@pytest.fixture(scope="session")
+def _rsa_pems() -> list[bytes]:
+    return [keys.generate_rsa_pem() for _ in range(RSA_POOL)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pregenerated_rsa_keys(_rsa_pems: list[bytes]) -> Iterator[None]:
+    """Every app start here writes and loads its data folder's RS256 key
+    (``ensure_key_file``), and the 2048-bit prime search takes 0.05–0.3 s, ~300
+    times in these tests. The keys come from a pool made once instead; the file is
+    still written and loaded as at any start. Key generation itself is tested in
+    tests/oidc/test_oidc_keys.py."""
+    pool = itertools.cycle(_rsa_pems)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keys, "generate_rsa_pem", lambda: next(pool))
+        yield
 
 
 @pytest.fixture(params=["embedded", pytest.param("postgres_redis", marks=pytest.mark.postgres)])

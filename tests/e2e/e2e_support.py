@@ -179,7 +179,7 @@ ENROLLMENT_PHOTO = face("obama", 1)
 """Enrolled from one photo; the simulated camera shows a head built from another."""
 GENUINE = VideoSpec("genuine", face("obama", 2), light=False)
 """The enrolled person following the script with the colours off (a recorded video
-cannot answer the light challenge within its 0.35 s lag limit)."""
+cannot answer colours it does not know; ``light_camera.py`` can)."""
 UNKNOWN = VideoSpec("genuine", face("rose_leslie", 2), light=False)
 ATTACK_SEEDS = {"print_moving": VIDEO_SEED, "screen_replay_wrong": 3, "frozen_frame": 1}
 """Attacks on the enrolled person with the page's defaults (colours on). Seeds where
@@ -735,13 +735,19 @@ def sign_in(
     light: bool = True,
     video: VideoSpec | None = None,
     viewport: ViewportSize | None = None,
+    prepare: Callable[[BrowserContext], None] | None = None,
 ) -> Outcome:
     """One sign-in through the page, as a person would: open it, (opt out of the
-    colours), press Start, then wait. Screenshots of each state when ``shots``."""
+    colours), press Start, then wait. Screenshots of each state when ``shots``.
+    ``prepare`` sets up the context before the page loads (an injected camera:
+    ``light_camera.InjectedCamera.install``)."""
     context: BrowserContext = browser.new_context(
         viewport=viewport or {"width": 900, "height": 1000}
     )
     try:
+        if prepare is not None:
+            # Before the recorder, which then wraps the injected getUserMedia too.
+            prepare(context)
         context.add_init_script(RECORDER)
         page = context.new_page()
         query = f"?username={username}" if username else ""

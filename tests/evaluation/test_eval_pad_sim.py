@@ -8,11 +8,19 @@ from veronica.errors import BadInputError
 from veronica.evaluation.pad_sim import SessionOutcome, suite_report
 
 
-def outcome(species: str, seed: int, score: float, weakest: str = "pad") -> SessionOutcome:
-    live = score >= 0.0
+def outcome(
+    species: str,
+    seed: int,
+    score: float,
+    weakest: str = "pad",
+    reason: str | None = None,
+    conditions: tuple[tuple[str, str], ...] = (),
+) -> SessionOutcome:
+    live = score >= 0.0 and reason is None
     failed = () if live else (weakest,)
-    return SessionOutcome(species, seed, live, "live" if live else "liveness_failed", failed, 100,
-                          score, weakest)  # fmt: skip
+    why = reason or ("live" if live else "liveness_failed")
+    return SessionOutcome(species, seed, live, why, failed, 100, score, weakest,
+                          conditions=conditions)  # fmt: skip
 
 
 def test_rates_at_the_policy_point_and_from_scores() -> None:
@@ -24,7 +32,7 @@ def test_rates_at_the_policy_point_and_from_scores() -> None:
     report = suite_report(genuine + prints + swaps, seed=0, fps=15.0, seconds=1.0)
     assert report.bpcer == pytest.approx(0.05)
     assert report.pad.apcer_by_species == {"print_still": 0.0, "face_swap": 0.05}
-    assert report.apcer == 0.05 and report.pad.worst_species == "face_swap"
+    assert report.worst_apcer == 0.05 and report.worst_species == "face_swap"
     # At BPCER 5 % the threshold is the lowest kept genuine score (0.5): the swap is refused.
     assert report.pad.apcer_at_bpcer_5pct == 0.0
     assert report.accepted_attacks == {"print_still": [], "face_swap": [119]}
@@ -32,7 +40,40 @@ def test_rates_at_the_policy_point_and_from_scores() -> None:
     assert report.failed_checks["genuine"] == {"challenge_blink": 1}
     assert report.weakest_checks["face_swap"] == {"identity": 20}
     data = report.to_json_dict()
-    assert data["simulated"] is True and data["threshold"] == 0.0
+    assert data["simulated"] is True and "acer" not in data
+    # Clopper-Pearson: 1 of 20 is [0.13 %, 24.9 %].
+    low, high = data["apcer"]["face_swap"]["ci95"]  # type: ignore[index]
+    assert low == pytest.approx(0.00127, abs=1e-4) and high == pytest.approx(0.2487, abs=1e-3)
+
+
+def test_non_responses_are_counted_apart_from_classification() -> None:
+    """ISO/IEC 30107-3: a presentation never processed (positioning timed out) is
+    a non-response; APCER and BPCER are over the processed ones."""
+    genuine = [outcome("genuine", i, 0.4) for i in range(8)]
+    genuine += [outcome("genuine", 8, -1.0, "timeout", reason="timeout")]
+    genuine += [outcome("genuine", 9, -0.2, "challenge_1_blink")]
+    screens = [outcome("screen_close", i, -1.0, "timeout", reason="timeout") for i in range(3)]
+    screens += [outcome("screen_close", 3, 0.2), outcome("screen_close", 4, -0.3)]
+    report = suite_report(genuine + screens, seed=0, fps=None, seconds=1.0)
+    assert (report.bpcer_rate.errors, report.bpcer_rate.presentations) == (1, 9)
+    assert (report.bpnrr.errors, report.bpnrr.presentations) == (1, 10)
+    assert (report.refused.errors, report.refused.presentations) == (2, 10)
+    apcer, apnrr = report.apcer["screen_close"], report.apnrr["screen_close"]
+    assert (apcer.errors, apcer.presentations) == (1, 2)
+    assert (apnrr.errors, apnrr.presentations) == (3, 5)
+
+
+def test_bpcer_per_condition() -> None:
+    office = (("ambient", "office"), ("glasses", "glasses"))
+    dim = (("ambient", "dim"), ("glasses", "no glasses"))
+    genuine = [outcome("genuine", 0, -0.1, conditions=office)]
+    genuine += [outcome("genuine", i, 0.3, conditions=office) for i in (1, 2, 3)]
+    genuine += [outcome("genuine", i, 0.3, conditions=dim) for i in (4, 5)]
+    report = suite_report([*genuine, outcome("print_still", 0, -0.5)], 0, None, 1.0)
+    ambient = report.bpcer_by_condition["ambient"]
+    assert (ambient["office"].errors, ambient["office"].presentations) == (1, 4)
+    assert (ambient["dim"].errors, ambient["dim"].presentations) == (0, 2)
+    assert set(report.bpcer_by_condition["glasses"]) == {"glasses", "no glasses"}
 
 
 def test_needs_both_bona_fide_and_attacks() -> None:
@@ -40,3 +81,6 @@ def test_needs_both_bona_fide_and_attacks() -> None:
         suite_report([outcome("genuine", 1, 0.2)], seed=0, fps=15.0, seconds=0.0)
     with pytest.raises(BadInputError):
         suite_report([outcome("print_still", 1, -0.2)], seed=0, fps=15.0, seconds=0.0)
+    timed_out = outcome("genuine", 1, -1.0, "timeout", reason="timeout")
+    with pytest.raises(BadInputError, match="no processed session"):
+        suite_report([timed_out, outcome("print_still", 1, -0.2)], 0, None, 0.0)

@@ -9,8 +9,10 @@ of NUAA crops.
 from __future__ import annotations
 
 import csv
+import hashlib
 import random
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -20,6 +22,7 @@ from veronica.evaluation.metrics import auc, roc_curve
 from veronica.evaluation.pad_images import read_labels, run_pad_images, score_image
 from veronica.evaluation.people import read_identities, run_people_eval
 from veronica.pipeline.engine import FaceEngine
+from veronica.pipeline.runner import AnalysisOptions, FrameAnalysis
 from veronica.service import FaceService
 from veronica.settings import Settings
 from veronica.storage import generate_key
@@ -27,13 +30,37 @@ from veronica.storage import generate_key
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 
 
+class _RememberingEngine:
+    """The engine, answering an image it has analysed before from memory: both LFW
+    tests run ``run_lfw`` on the same ~1,700 images (~20 s to embed), and the
+    analysis of a still image does not depend on what was analysed before."""
+
+    def __init__(self, engine: FaceEngine) -> None:
+        self._engine = engine
+        self._seen: dict[tuple[bytes, str], FrameAnalysis] = {}
+
+    def analyze(self, image: bytes, options: AnalysisOptions = AnalysisOptions()) -> FrameAnalysis:
+        key = (hashlib.sha256(image).digest(), repr(options))
+        if key not in self._seen:
+            self._seen[key] = self._engine.analyze(image, options)
+        return self._seen[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+@pytest.fixture(scope="module")
+def lfw_engine(face_engine: FaceEngine) -> FaceEngine:
+    return cast(FaceEngine, _RememberingEngine(face_engine))
+
+
 def test_lfw_view1_devtest_at_the_calibrated_threshold(
-    face_engine: FaceEngine, shared_data: Path
+    lfw_engine: FaceEngine, shared_data: Path
 ) -> None:
     root = shared_data / "lfw-view1"
     rows = read_pairs(root / "pairs_devtest.csv", root)
     report, scores, _ = run_lfw(
-        face_engine, rows, folds=10, fixed_threshold=face_engine.default_threshold
+        lfw_engine, rows, folds=10, fixed_threshold=lfw_engine.default_threshold
     )
     assert report.pairs == 1000
     # Measured 0.993 (docs/MODELS.md); the product target is >= 0.993.
@@ -44,9 +71,9 @@ def test_lfw_view1_devtest_at_the_calibrated_threshold(
     assert np.isnan(scores).sum() <= 4
 
 
-def test_lfw_view1_devtest_ten_fold_protocol(face_engine: FaceEngine, shared_data: Path) -> None:
+def test_lfw_view1_devtest_ten_fold_protocol(lfw_engine: FaceEngine, shared_data: Path) -> None:
     root = shared_data / "lfw-view1"
-    report, _, _ = run_lfw(face_engine, read_pairs(root / "pairs_devtest.csv", root), folds=10)
+    report, _, _ = run_lfw(lfw_engine, read_pairs(root / "pairs_devtest.csv", root), folds=10)
     assert report.accuracy_mean >= 0.985  # measured 0.991
     assert len(report.fold_accuracies) == 10
 

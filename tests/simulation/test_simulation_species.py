@@ -52,16 +52,21 @@ def test_frozen_frame_barely_changes(face_engine: FaceEngine) -> None:
         assert np.abs(a[crop].astype(float) - b[crop].astype(float)).mean() < 0.05
 
 
+def ears_asked_to_blink(face_engine: FaceEngine, species: str) -> list[float]:
+    """Eye aspect ratio of 24 frames at 15 fps; the page asks for a blink from frame 4."""
+    actor = make_actor(species, SCRIPT, 3, PHOTOS)
+    ears = []
+    for i in range(24):
+        frame = actor.frame(i / 15, Action.BLINK if i >= 4 else None, None)
+        face = face_engine.analyze(frame, NO_EMBED).face
+        assert face is not None
+        ears.append(eye_aspect_ratio(face))
+    return ears
+
+
 def test_print_never_blinks(face_engine: FaceEngine) -> None:
     for species in ("print_still", "print_moving"):
-        actor = make_actor(species, SCRIPT, 3, PHOTOS)
-        ears = []
-        for i in range(24):
-            frame = actor.frame(i / 15, Action.BLINK if i >= 4 else None, None)
-            face = face_engine.analyze(frame, NO_EMBED).face
-            assert face is not None
-            ears.append(eye_aspect_ratio(face))
-        assert min(ears) > 0.18, species
+        assert min(ears_asked_to_blink(face_engine, species)) > 0.18, species
 
 
 def test_print_tints_uniformly_but_a_head_does_not(face_engine: FaceEngine) -> None:
@@ -89,3 +94,31 @@ def test_print_tints_uniformly_but_a_head_does_not(face_engine: FaceEngine) -> N
     head_ratio = centre_edge_ratio("genuine")
     assert 0.8 < print_ratio < 1.25
     assert head_ratio < 0.75
+
+
+def test_cutout_print_blinks_with_the_real_eyes_behind(face_engine: FaceEngine) -> None:
+    ears = ears_asked_to_blink(face_engine, "print_cutout")
+    assert min(ears) < 0.7 * max(ears[:4])  # unlike a plain print (test_print_never_blinks)
+
+
+def test_noisy_frozen_frame_has_fresh_sensor_like_noise() -> None:
+    actor = make_actor("frozen_frame_noisy", SCRIPT, 2, PHOTOS)
+    a, b = (actor.frame(t, None, None).astype(float) for t in (0.0, 0.1))
+    spread = float(np.std(a - b)) / np.sqrt(2.0)  # one frame's noise
+    assert 0.7 < spread < 3.5  # σ 1–3 plus the page's JPEG
+
+
+def test_identity_injection_shows_the_victim_on_some_frames(face_engine: FaceEngine) -> None:
+    actor = make_actor("identity_injection", SCRIPT, 4, PHOTOS)
+    fps = actor.fps  # type: ignore[attr-defined]
+    every = actor.every  # type: ignore[attr-defined]
+    embeddings = []
+    for i in range(every * 2):
+        analysis = face_engine.analyze(actor.frame(i / fps, None, None))
+        assert analysis.embedding is not None
+        embeddings.append(analysis.embedding)
+    similarity = np.array([[float(np.dot(x, y)) for y in embeddings] for x in embeddings])
+    victim = [i % every == actor.phase % every for i in range(every * 2)]  # type: ignore[attr-defined]
+    across = [similarity[i, j] for i in range(len(victim)) for j in range(len(victim))
+              if victim[i] != victim[j]]  # fmt: skip
+    assert max(across) < 0.5  # two people take turns in front of the camera

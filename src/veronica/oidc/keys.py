@@ -48,7 +48,10 @@ def _import(path: Path, *, private: bool) -> Key:
     except OSError as exc:
         raise ConfigurationError(f"cannot read key {path}: {exc.strerror}") from exc
     errors = []
-    for kind in (ECKey, RSAKey):
+    # Try the likely kind first (a P-256 PEM is ~250 bytes, RSA ≥ 1.6 kB): a
+    # failed parse of the other kind costs as much as a good one.
+    kinds = (RSAKey, ECKey) if len(data) > 1000 else (ECKey, RSAKey)
+    for kind in kinds:
         try:
             key: Key = kind.import_key(data)
         except Exception as exc:  # joserfc raises several types for a wrong kind

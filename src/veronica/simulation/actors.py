@@ -29,6 +29,7 @@ from veronica.simulation.camera import (
     finish_frame,
     frame_rng,
 )
+from veronica.simulation.glasses import EYE_CORNERS, Glasses
 from veronica.simulation.head import HeadModel, build_head, close_eyes, rotation_matrix
 from veronica.simulation.motion import Behaviour, Performer, Pose
 from veronica.simulation.render import Shading, render_mesh
@@ -91,6 +92,38 @@ def load_head(path: Path) -> HeadModel:
         detector.close()
 
 
+class HeadCache:
+    """Head models of photos, built with one static Face Mesh kept open (a suite
+    over many identities builds a head per session; a fresh graph per head would
+    cost more than the mesh). Least recently used heads are dropped past
+    ``size``. Close it when done."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._heads: dict[Path, HeadModel] = {}
+        self._detector: MeshDetector | None = None
+
+    def __call__(self, path: Path) -> HeadModel:
+        head = self._heads.pop(path, None)
+        if head is None:
+            photo = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if photo is None:
+                raise VeronicaError(f"cannot read photo {path}")
+            if self._detector is None:
+                self._detector = MeshDetector(max_faces=2, tracking=False)
+            head = build_head(np.asarray(photo, dtype=np.uint8), self._detector)
+        self._heads[path] = head  # most recent last
+        while len(self._heads) > self.size:
+            del self._heads[next(iter(self._heads))]
+        return head
+
+    def close(self) -> None:
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+        self._heads.clear()
+
+
 def pick_photo(photos: Sequence[Path], rng: np.random.Generator) -> Path:
     return photos[int(rng.integers(0, len(photos)))]
 
@@ -116,9 +149,11 @@ class GenuineActor:
         lighting: Lighting = ROOM,
         effects: SensorEffects = WEBCAM,
         camera: Camera = CAMERA,
+        glasses: Glasses | None = None,
     ) -> None:
         rng = np.random.default_rng([seed, 1])
         self.head = head
+        self.glasses = glasses
         self.seed = seed
         self.camera = camera
         self.effects = effects
@@ -140,8 +175,8 @@ class GenuineActor:
     def frame(self, t: float, action: Action | None, light: RGB | None) -> NDArray[np.uint8]:
         pose = self.performer.pose(t, action)
         rng = frame_rng(self.seed, t)
-        shift = self._jitter(rng)
-        canvas = self._background(shift)
+        shift = self.shake(rng)
+        canvas = self.backdrop(shift)
         self.draw(canvas, pose, light, shift)
         gain = exposure_gain(self.effects, t, self.exposure_phase)
         return finish_frame(canvas, self.effects, self.noise, rng, gain)
@@ -163,7 +198,11 @@ class GenuineActor:
         self._draw_body(canvas, position, place, shift, light)
         mesh = close_eyes(self.head.mesh, pose.eyes_closed)
         shading = self.lighting.shading(light)
-        render_mesh(canvas, self.camera, mesh, place(mesh.vertices), shading, shift)
+        placed = place(mesh.vertices)
+        render_mesh(canvas, self.camera, mesh, placed, shading, shift)
+        if self.glasses is not None:
+            corners = self.camera.project(placed[np.array(EYE_CORNERS).ravel()], shift)
+            self.glasses.draw(canvas, corners.reshape(2, 2, 2))
 
     def _draw_body(
         self,
@@ -195,12 +234,14 @@ class GenuineActor:
         neck_top = (int(body[1, 0]), int(body[1, 1]))
         cv2.ellipse(canvas, neck_top, (int(52 * scale), int(75 * scale)), 0, 0, 360, skin, -1)
 
-    def _jitter(self, rng: np.random.Generator) -> tuple[int, int]:
+    def shake(self, rng: np.random.Generator) -> tuple[int, int]:
+        """This frame's camera shake (pixels)."""
         j = round(self.effects.jitter_px)
         dx, dy = (int(v) for v in rng.integers(-j, j + 1, size=2))
         return dx, dy
 
-    def _background(self, shift: tuple[int, int]) -> NDArray[np.float32]:
+    def backdrop(self, shift: tuple[int, int]) -> NDArray[np.float32]:
+        """The room behind the person, shifted by the camera shake (a fresh copy)."""
         m = (self.background.shape[0] - self.camera.height) // 2
         y0, x0 = m + shift[1], m + shift[0]
         crop = self.background[y0 : y0 + self.camera.height, x0 : x0 + self.camera.width]

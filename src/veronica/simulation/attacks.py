@@ -39,10 +39,11 @@ from veronica.simulation.camera import (
 )
 from veronica.simulation.head import HeadModel, rotation_matrix
 from veronica.simulation.motion import Behaviour, Performer, Pose
-from veronica.simulation.render import TexturedMesh, orient_towards_camera, render_mesh
+from veronica.simulation.population import CameraChain, Conditions, draw_conditions
+from veronica.simulation.render import Shading, TexturedMesh, orient_towards_camera, render_mesh
 from veronica.simulation.scripts import Timeline, random_script
 
-SPECIES: tuple[str, ...] = (
+BASELINE_SPECIES: tuple[str, ...] = (
     "print_still",
     "print_moving",
     "screen_replay_wrong",
@@ -50,6 +51,25 @@ SPECIES: tuple[str, ...] = (
     "frozen_frame",
     "face_swap",
 )
+"""The first species, each drawn with the cue its check was written for (a
+print's border, a screen's bezel and weak reflection, a frame frozen to ±1)."""
+
+STRONG_SPECIES: tuple[str, ...] = (
+    "print_cutout",
+    "print_bent",
+    "screen_close",
+    "screen_replay_short",
+    "frozen_frame_noisy",
+    "identity_injection",
+)
+"""Species built without those cues (docs/LIVENESS.md, "Attack species"): a
+cut-out print filling the view with the attacker's eyes blinking behind it, a
+strongly bent print turned to fake the asked turns, a clean high-resolution
+screen held close, a relay only 0.3–1 s late, a frozen frame with fresh noise
+of σ 1–3, and the victim injected on a subset of the frames of another person
+who performs the challenge."""
+
+SPECIES: tuple[str, ...] = BASELINE_SPECIES + STRONG_SPECIES
 """Attack species; ``make_actor`` also accepts ``"genuine"``."""
 
 STILL = Behaviour(sway_deg=0.6, sway_mm=1.5)
@@ -110,8 +130,11 @@ class PrintLook:
         )
 
 
-def print_texture(photo: NDArray[np.float32], look: PrintLook) -> tuple[NDArray[np.float32], int]:
-    """The photo as printed on paper with a white border; returns (texture, border px)."""
+def print_texture(
+    photo: NDArray[np.float32], look: PrintLook, bordered: bool = True
+) -> tuple[NDArray[np.float32], int]:
+    """The photo as printed on paper with a white border (or trimmed to the picture:
+    ``bordered=False``); returns (texture, border px)."""
     img = 255.0 * (np.clip(photo, 0, 255) / 255.0) ** look.gamma
     grey = img.mean(axis=2, keepdims=True)
     img = grey + look.saturation * (img - grey)
@@ -123,10 +146,25 @@ def print_texture(photo: NDArray[np.float32], look: PrintLook) -> tuple[NDArray[
         np.cos(k * (xx + yy) / math.sqrt(2)) * np.cos(k * (xx - yy) / math.sqrt(2))
     )
     img = cv2.GaussianBlur((img * dots[:, :, None]).astype(np.float32), (0, 0), 0.8)
-    border = int(look.border_frac * max(h, w))
+    border = int(look.border_frac * max(h, w)) if bordered else 0
     paper = (238.0, 242.0, 245.0)
     out = cv2.copyMakeBorder(img, border, border, border, border, cv2.BORDER_CONSTANT, value=paper)
     return np.clip(out, 0, 255).astype(np.float32), border
+
+
+def shaken_backdrop(
+    background: NDArray[np.float32],
+    camera: Camera,
+    effects: SensorEffects,
+    rng: np.random.Generator,
+) -> tuple[NDArray[np.float32], tuple[int, int]]:
+    """A copy of the camera's view of ``background`` moved by this frame's shake,
+    and the shake (pixels)."""
+    j = round(effects.jitter_px)
+    dx, dy = (int(v) for v in rng.integers(-j, j + 1, size=2))
+    m = (background.shape[0] - camera.height) // 2
+    view = background[m + dy : m + dy + camera.height, m + dx : m + dx + camera.width]
+    return view.copy(), (dx, dy)
 
 
 class PlaneActor:
@@ -170,13 +208,8 @@ class PlaneActor:
         faked = action if action in self.respond else None
         pose = self.performer.pose(t, faked)
         rng = frame_rng(self.seed, t)
-        j = round(self.effects.jitter_px)
-        dx, dy = (int(v) for v in rng.integers(-j, j + 1, size=2))
-        m = (self.background.shape[0] - self.camera.height) // 2
-        canvas = self.background[
-            m + dy : m + dy + self.camera.height, m + dx : m + dx + self.camera.width
-        ].copy()
-        self.draw(canvas, t, pose, light, (dx, dy))
+        canvas, shift = shaken_backdrop(self.background, self.camera, self.effects, rng)
+        self.draw(canvas, t, pose, light, shift)
         gain = exposure_gain(self.effects, t, self.exposure_phase)
         return finish_frame(canvas, self.effects, self.noise, rng, gain)
 
@@ -221,25 +254,123 @@ def crop_portrait(head: HeadModel) -> tuple[NDArray[np.float32], tuple[int, int]
     return head.mesh.texture[y0:y1, x0:x1], (x0, y0)
 
 
-def print_actor(head: HeadModel, seed: int, moving: bool) -> PlaneActor:
+MOVES = frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.APPROACH})
+BENT_MOVES = Behaviour(turn_deg=(28.0, 40.0), look_up_deg=(15.0, 25.0), sway_deg=1.0)
+"""A strongly bent print turned further than a head would, to fake the asked turn."""
+
+
+def print_actor(
+    head: HeadModel,
+    seed: int,
+    moving: bool,
+    lighting: Lighting = PAPER,
+    effects: SensorEffects = WEBCAM,
+    bent: bool = False,
+) -> PlaneActor:
     """A life-size print of the photo (the iris printed 11.7 mm wide): held still,
-    or moved, tilted and bent to fake the asked turns and approaches."""
+    or moved, tilted and bent to fake the asked turns and approaches. ``bent``:
+    trimmed to the picture, bent around a 130–200 mm radius (the sides far back,
+    like a cheek turning away) and pre-tilted 5–12° to one side."""
     rng = np.random.default_rng([seed, 5])
     photo, corner = crop_portrait(head)
-    texture, border = print_texture(photo, PrintLook.draw(rng))
+    texture, border = print_texture(photo, PrintLook.draw(rng), bordered=not bent)
     th, tw = texture.shape[:2]
     size = (tw * head.mm_per_px, th * head.mm_per_px)
     origin = (head.centre_px[0] - corner[0] + border, head.centre_px[1] - corner[1] + border)
     radius = None
-    if moving:
+    if bent:
+        radius = float(rng.uniform(130.0, 200.0))
+    elif moving:
         radius = float(rng.uniform(120.0, 300.0)) * (1.0 if rng.integers(0, 2) else -1.0)
     card = grid_mesh(texture, size, origin, bend_radius_mm=radius)
-    respond = (
-        frozenset({Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP, Action.APPROACH})
-        if moving
-        else frozenset()
+    behaviour = BENT_MOVES if bent else CARD_MOVES if moving else STILL
+    actor = PlaneActor(
+        seed,
+        lambda _t: card,
+        lighting,
+        behaviour,
+        MOVES if moving or bent else frozenset(),
+        effects=effects,
     )
-    return PlaneActor(seed, lambda _t: card, PAPER, CARD_MOVES if moving else STILL, respond)
+    if bent:
+        side = 1.0 if rng.integers(0, 2) else -1.0
+        actor.tilt = (side * float(rng.uniform(5.0, 12.0)), actor.tilt[1], actor.tilt[2])
+    return actor
+
+
+class CutoutActor:
+    """A print cut to the face with the eyes cut out, held against the attacker's
+    face: the paper fills the camera's view (the picture continues past the
+    frame, no border or edge in sight) and the attacker's own eyes, behind the
+    holes, blink on request. The attacker moves head and print together to fake
+    turns. The eyes behind are rendered from the victim's head model: the best
+    case for the attacker (eyes that fit the holes exactly)."""
+
+    GAP_MM = 25.0
+    """Paper in front of the face: it rests on the nose and brows."""
+
+    def __init__(
+        self,
+        head: HeadModel,
+        seed: int,
+        lighting: Lighting,
+        effects: SensorEffects = WEBCAM,
+        camera: Camera = CAMERA,
+    ) -> None:
+        rng = np.random.default_rng([seed, 23])
+        self.seed = seed
+        self.camera = camera
+        self.effects = effects
+        self.lighting = lighting
+        self.behind = GenuineActor(head, seed, lighting=lighting, effects=effects, camera=camera)
+        self.performer = Performer(seed, CARD_MOVES)
+        photo = head.mesh.texture
+        texture, _ = print_texture(photo, PrintLook.draw(rng), bordered=False)
+        # Continue the picture past the photo's edges: the print overfills the view.
+        pad = max(texture.shape[:2]) // 2
+        texture = np.asarray(
+            cv2.copyMakeBorder(texture, pad, pad, pad, pad, cv2.BORDER_REPLICATE), dtype=np.float32
+        )
+        holes = np.zeros(texture.shape, dtype=np.float32)
+        uv = head.mesh.uv.astype(np.float64) + pad
+        for upper, lower in ((159, 145), (386, 374)):
+            outer, inner = (33, 133) if upper == 159 else (263, 362)
+            centre = (uv[outer] + uv[inner]) / 2.0
+            half_w = 0.7 * float(np.linalg.norm(uv[inner] - uv[outer]))
+            half_h = max(1.8 * float(np.linalg.norm(uv[upper] - uv[lower])), 0.45 * half_w)
+            c = (round(float(centre[0])), round(float(centre[1])))
+            axes = (round(half_w), round(half_h))
+            cv2.ellipse(holes, c, axes, 0, 0, 360, (1.0, 1.0, 1.0), -1)
+        th, tw = texture.shape[:2]
+        scale = head.mm_per_px
+        origin = (head.centre_px[0] + pad, head.centre_px[1] + pad)
+        self.card = grid_mesh(texture, (tw * scale, th * scale), origin, cells=(24, 24))
+        self.mask = TexturedMesh(self.card.vertices, self.card.uv, self.card.triangles, holes)
+        self.background = room_background(rng, camera.width, camera.height)
+        self.noise = NoiseBank(rng, effects.noise_sigma, (camera.height, camera.width))
+        self.exposure_phase = float(rng.uniform(0.0, 2.0 * math.pi))
+
+    def frame(self, t: float, action: Action | None, light: RGB | None) -> NDArray[np.uint8]:
+        pose = self.performer.pose(t, action)
+        rng = frame_rng(self.seed, t)
+        canvas, (dx, dy) = shaken_backdrop(self.background, self.camera, self.effects, rng)
+        self.behind.draw(canvas, pose, light, (dx, dy))
+        # The paper: life-size at the face's distance, a little in front of it.
+        offset = self.behind.offset_mm
+        position = np.array(
+            [pose.x_mm + offset[0], pose.y_mm + offset[1], pose.distance_mm - self.GAP_MM]
+        )
+        scale = (pose.distance_mm - self.GAP_MM) / pose.distance_mm
+        rotation = rotation_matrix(pose.yaw, pose.pitch, pose.roll)
+        verts = (self.card.vertices * scale) @ rotation.T + position
+        paper = canvas.copy()
+        render_mesh(paper, self.camera, self.card, verts, self.lighting.shading(light), (dx, dy))
+        holes = np.zeros_like(canvas)
+        plain = Shading(ambient=(1.0, 1.0, 1.0), diffuse=(0.0, 0.0, 0.0))
+        render_mesh(holes, self.camera, self.mask, verts, plain, (dx, dy))
+        out = np.where(holes[:, :, :1] > 0.5, canvas, paper).astype(np.float32)
+        gain = exposure_gain(self.effects, t, self.exposure_phase)
+        return finish_frame(out, self.effects, self.noise, rng, gain)
 
 
 @dataclass(frozen=True)
@@ -254,6 +385,9 @@ class ScreenLook:
     moire_depth: float
     glare_xy: tuple[float, float]
     glare_strength: float
+    refresh_depth: float = 0.0
+    """Rolling brightness band from the screen's refresh beating with the
+    camera's exposure (a few % on a backlit LCD under a rolling shutter)."""
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> ScreenLook:
@@ -268,6 +402,23 @@ class ScreenLook:
             glare_strength=float(rng.uniform(25.0, 60.0)),
         )
 
+    @classmethod
+    def draw_clean(cls, rng: np.random.Generator) -> ScreenLook:
+        """A high-resolution screen (no visible pixel grid, so barely any moiré),
+        near-sRGB gamma, matte coating (weak glare), held so close that its
+        edges are out of the picture."""
+        return cls(
+            width_mm=float(rng.uniform(150.0, 250.0)),
+            bezel_visible=False,
+            gamma=float(rng.uniform(0.95, 1.1)),
+            moire_period_px=float(rng.uniform(5.0, 14.0)),
+            moire_angle=float(rng.uniform(0.0, math.pi)),
+            moire_depth=float(rng.uniform(0.0, 0.01)),
+            glare_xy=(float(rng.uniform(0.15, 0.85)), float(rng.uniform(0.1, 0.5))),
+            glare_strength=float(rng.uniform(3.0, 12.0)),
+            refresh_depth=float(rng.uniform(0.01, 0.03)),
+        )
+
 
 class ScreenSurface:
     """The screen's texture at time t: the replayed frame with gamma, moiré and
@@ -275,9 +426,15 @@ class ScreenSurface:
 
     BEZEL_PX = 36
 
-    def __init__(self, source: Callable[[float], NDArray[np.uint8]], look: ScreenLook) -> None:
+    def __init__(
+        self, source: Callable[[float], NDArray[np.uint8]], look: ScreenLook, zoom: float = 1.0
+    ) -> None:
         self.source = source
         self.look = look
+        self.zoom = zoom
+        """The video's scale on the screen: 1 fills it; below 1 the picture is
+        smaller and the scene continues around it (a recording with a wider
+        view than the attacked camera's)."""
         h, w = 480 + 2 * self.BEZEL_PX, 640 + 2 * self.BEZEL_PX
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         k = 2.0 * math.pi / look.moire_period_px
@@ -290,14 +447,28 @@ class ScreenSurface:
         scale = look.width_mm / 640.0
         self.size_mm = (w * scale, h * scale)
         self.origin = (w / 2.0, h / 2.0)
+        self.rows = yy[:, :1, None] / h
 
     def __call__(self, t: float) -> TexturedMesh:
         levels = np.arange(256, dtype=np.float64) / 255.0
         lut = np.round(255.0 * levels**self.look.gamma).astype(np.uint8)
-        shown = cv2.LUT(self.source(t), lut)
+        picture = self.source(t)
+        if self.zoom < 1.0:
+            h, w = picture.shape[:2]
+            small = cv2.resize(picture, (round(w * self.zoom), round(h * self.zoom)))
+            top, left = (h - small.shape[0]) // 2, (w - small.shape[1]) // 2
+            bottom, right = h - small.shape[0] - top, w - small.shape[1] - left
+            picture = np.asarray(
+                cv2.copyMakeBorder(small, top, bottom, left, right, cv2.BORDER_REPLICATE)
+            )
+        shown = cv2.LUT(picture, lut)
         b = self.BEZEL_PX
         framed = cv2.copyMakeBorder(shown, b, b, b, b, cv2.BORDER_CONSTANT, value=(12, 12, 14))
         texture = framed.astype(np.float32) * self.moire + self.glare
+        if self.look.refresh_depth > 0.0:
+            # The band drifts down the picture at the beat of 60 Hz and the camera.
+            band = 1.0 + self.look.refresh_depth * np.sin(2.0 * math.pi * (self.rows - 0.7 * t))
+            texture = texture * band.astype(np.float32)
         return grid_mesh(texture.astype(np.float32), self.size_mm, self.origin, cells=(12, 9))
 
 
@@ -315,29 +486,59 @@ def recording(
     return play
 
 
-def screen_actor(source: Callable[[float], NDArray[np.uint8]], seed: int) -> PlaneActor:
+def screen_actor(
+    source: Callable[[float], NDArray[np.uint8]],
+    seed: int,
+    clean: bool = False,
+    effects: SensorEffects = WEBCAM,
+    face_px: tuple[float, float] | None = None,
+) -> PlaneActor:
     """A phone or tablet replaying ``source`` in front of the camera. The screen
     is held so the replayed face looks about life-size; with the bezel visible
-    the whole screen is in view, otherwise it overfills the frame."""
+    the whole screen is in view, otherwise it overfills the frame. ``clean``: a
+    high-resolution screen held close (``ScreenLook.draw_clean``), overfilling
+    the frame by 30–60 % so no edge is near the face, with the video shown
+    smaller by as much so the face stays life-size (where the oval wants it)."""
     rng = np.random.default_rng([seed, 9])
-    look = ScreenLook.draw(rng)
-    surface = ScreenSurface(source, look)
-    fill = rng.uniform(0.8, 0.92) if look.bezel_visible else rng.uniform(1.12, 1.3)
+    look = ScreenLook.draw_clean(rng) if clean else ScreenLook.draw(rng)
+    if clean:
+        fill = rng.uniform(1.3, 1.6)
+    else:
+        fill = rng.uniform(0.8, 0.92) if look.bezel_visible else rng.uniform(1.12, 1.3)
+    # A clean screen held close shows the video smaller by as much as it
+    # overfills the view, so the face stays life-size (where the oval wants it).
+    surface = ScreenSurface(source, look, zoom=1.0 / fill if clean else 1.0)
     distance = Camera().focal_px * look.width_mm / (640.0 * fill)
     rest = Behaviour(sway_deg=0.8, sway_mm=1.0, rest_distance_mm=(distance, distance))
-    return PlaneActor(seed, surface, SCREEN, rest, frozenset())
+    actor = PlaneActor(seed, surface, SCREEN, rest, frozenset(), effects=effects)
+    if face_px is not None:
+        mm_per_px = surface.size_mm[0] / (640 + 2 * ScreenSurface.BEZEL_PX) * surface.zoom
+        actor.offset = (
+            actor.offset[0] / 2.0 - face_px[0] * mm_per_px,
+            actor.offset[1] / 2.0 - face_px[1] * mm_per_px,
+        )
+    return actor
 
 
 class FrozenFrameActor:
     """One real camera frame injected again and again (a virtual-camera attack):
-    bit-identical, or with ±1 on ~1 % of pixels (≤ 0.5 grey level)."""
+    bit-identical, or with ±1 on ~1 % of pixels (≤ 0.5 grey level), or with
+    fresh Gaussian noise of ``noise_sigma`` grey levels on every pixel of every
+    frame (what a virtual camera that imitates a sensor adds)."""
 
-    def __init__(self, still: NDArray[np.uint8], seed: int) -> None:
+    def __init__(self, still: NDArray[np.uint8], seed: int, noise_sigma: float = 0.0) -> None:
         self.still = still
         self.seed = seed
         self.jitter = bool(np.random.default_rng([seed, 13]).integers(0, 2))
+        self.noise: NoiseBank | None = None
+        if noise_sigma > 0.0:
+            rng = np.random.default_rng([seed, 37])
+            self.noise = NoiseBank(rng, noise_sigma, still.shape[:2])  # type: ignore[arg-type]
 
     def frame(self, t: float, action: Action | None, light: RGB | None) -> NDArray[np.uint8]:
+        if self.noise is not None:
+            noisy = self.still.astype(np.int16) + self.noise.sample(frame_rng(self.seed, t, 2))
+            return np.clip(noisy, 0, 255).astype(np.uint8)
         if not self.jitter:
             return self.still.copy()
         rng = frame_rng(self.seed, t, stream=1)
@@ -363,41 +564,186 @@ class FaceSwapActor:
         return actor.frame(t, action, light)
 
 
+class InjectionActor:
+    """Liveness by proxy: another person performs every challenge in front of a
+    real camera while the victim's frames replace one frame in ``every``
+    (starting at frame ``phase``), so recognition sees the victim."""
+
+    def __init__(self, performer: Actor, victim: Actor, every: int, phase: int, fps: float) -> None:
+        self.performer = performer
+        self.victim = victim
+        self.every = every
+        self.phase = phase
+        self.fps = fps
+
+    def frame(self, t: float, action: Action | None, light: RGB | None) -> NDArray[np.uint8]:
+        index = round(t * self.fps)
+        if index % self.every == self.phase % self.every:
+            return self.victim.frame(t, action, light)
+        return self.performer.frame(t, action, light)
+
+
+HeadSource = Callable[[Path], HeadModel]
+"""Builds (or fetches) the head model of a photo: ``load_head`` by default."""
+
+
+def victim_photo(seed: int, photos: Sequence[Path] | None = None) -> Path:
+    """The photo the session of ``seed`` is built from (the victim of an attack)."""
+    pool = tuple(photos) if photos is not None else default_photos()
+    return pick_photo(pool, np.random.default_rng([seed, 17]))
+
+
 def make_actor(
     species: str,
     script: SessionScript,
     seed: int,
     photos: Sequence[Path] | None = None,
     positioning_s: float = 1.5,
+    conditions: Conditions | None = None,
+    heads: HeadSource = load_head,
 ) -> Actor:
     """The actor for ``species`` (``"genuine"`` or one of ``SPECIES``) in a session
     that follows ``script`` after ``positioning_s`` seconds of positioning.
-    ``photos`` are the source faces (default: the project's fixtures)."""
+    ``photos`` are the source faces (default: the project's fixtures).
+
+    With ``conditions`` (``population.draw_conditions``) the user or attacker is
+    in that room and films through that webcam (``CameraChain``): latency,
+    auto-exposure and white balance, the page's JPEG; injected frames (a frozen
+    frame, an injected victim) skip the webcam but not the page's JPEG.
+    Without, the baseline actor of the first suite (a fixed room, no chain)."""
     pool = tuple(photos) if photos is not None else default_photos()
     rng = np.random.default_rng([seed, 17])
     victim = pick_photo(pool, rng)
+    if species not in ("genuine", *SPECIES):
+        raise ValueError(f"unknown species {species!r}; expected 'genuine' or one of {SPECIES}")
+    if conditions is None:
+        return _baseline_actor(species, script, seed, pool, positioning_s, victim, rng, heads)
+    return _realistic_actor(
+        species, script, seed, pool, positioning_s, victim, rng, heads, conditions
+    )
+
+
+def _baseline_actor(
+    species: str,
+    script: SessionScript,
+    seed: int,
+    pool: tuple[Path, ...],
+    positioning_s: float,
+    victim: Path,
+    rng: np.random.Generator,
+    heads: HeadSource,
+) -> Actor:
     if species == "genuine":
-        return GenuineActor(load_head(victim), seed)
+        return GenuineActor(heads(victim), seed)
     if species in ("print_still", "print_moving"):
-        return print_actor(load_head(victim), seed, moving=species == "print_moving")
+        return print_actor(heads(victim), seed, moving=species == "print_moving")
     timeline = Timeline(script, positioning_s)
     if species == "screen_replay_wrong":
         other = Timeline(random_script(np.random.default_rng([seed, 19])), positioning_s)
-        source = recording(GenuineActor(load_head(victim), seed + 1), other)
+        source = recording(GenuineActor(heads(victim), seed + 1), other)
         return screen_actor(source, seed)
     if species == "screen_replay_late":
         delay = float(rng.uniform(1.0, 2.5))
-        source = recording(GenuineActor(load_head(victim), seed + 1), timeline, delay)
+        source = recording(GenuineActor(heads(victim), seed + 1), timeline, delay)
         return screen_actor(source, seed)
     if species == "frozen_frame":
-        still = GenuineActor(load_head(victim), seed).frame(0.0, None, None)
+        still = GenuineActor(heads(victim), seed).frame(0.0, None, None)
         return FrozenFrameActor(still, seed)
     if species == "face_swap":
-        others = [p for p in pool if p.parent != victim.parent] or list(pool)
-        impostor = pick_photo(others, rng)
+        impostor = pick_photo(_others(pool, victim), rng)
         return FaceSwapActor(
-            GenuineActor(load_head(impostor), seed),
-            GenuineActor(load_head(victim), seed + 1),
+            GenuineActor(heads(impostor), seed),
+            GenuineActor(heads(victim), seed + 1),
             positioning_s,
         )
-    raise ValueError(f"unknown species {species!r}; expected 'genuine' or one of {SPECIES}")
+    # The strong species exist only with a population's conditions.
+    return _realistic_actor(
+        species, script, seed, pool, positioning_s, victim, rng, heads, draw_conditions(seed)
+    )
+
+
+def _realistic_actor(
+    species: str,
+    script: SessionScript,
+    seed: int,
+    pool: tuple[Path, ...],
+    positioning_s: float,
+    victim: Path,
+    rng: np.random.Generator,
+    heads: HeadSource,
+    conditions: Conditions,
+) -> Actor:
+    cam = conditions.camera
+    room = conditions.lighting
+    effects = cam.effects
+
+    def webcam(actor: Actor) -> Actor:
+        return CameraChain(actor, cam)
+
+    def injected(actor: Actor) -> Actor:
+        return CameraChain(actor, cam, injected=True)
+
+    def person(photo: Path, person_seed: int) -> GenuineActor:
+        return GenuineActor(
+            heads(photo),
+            person_seed,
+            behaviour=conditions.behaviour,
+            lighting=room,
+            effects=effects,
+            glasses=conditions.glasses,
+        )
+
+    timeline = Timeline(script, positioning_s)
+    if species == "genuine":
+        return webcam(person(victim, seed))
+    if species in ("print_still", "print_moving"):
+        return webcam(print_actor(heads(victim), seed, species == "print_moving", effects=effects))
+    if species == "print_bent":
+        # Matte paper reflects the screen as skin does: the light check gets no help.
+        return webcam(
+            print_actor(heads(victim), seed, True, lighting=room, effects=effects, bent=True)
+        )
+    if species == "print_cutout":
+        return webcam(CutoutActor(heads(victim), seed, room, effects))
+    if species == "screen_replay_wrong":
+        other = Timeline(random_script(np.random.default_rng([seed, 19])), positioning_s)
+        source = recording(GenuineActor(heads(victim), seed + 1), other)
+        return webcam(screen_actor(source, seed, effects=effects))
+    if species in ("screen_replay_late", "screen_replay_short", "screen_close"):
+        low, high = (1.0, 2.5) if species == "screen_replay_late" else (0.3, 1.0)
+        delay = float(rng.uniform(low, high))
+        # The victim filmed by their own webcam, relayed: their room, their camera.
+        filmed = GenuineActor(heads(victim), seed + 1, lighting=room)
+        relayed = CameraChain(filmed, draw_conditions(seed + 1).camera)
+        source = recording(relayed, timeline, delay)
+        if species == "screen_replay_late":
+            return webcam(screen_actor(source, seed, effects=effects))
+        f = filmed.camera.focal_px / 500.0  # px per mm at the filmed face's distance
+        face = (filmed.offset_mm[0] * f, filmed.offset_mm[1] * f)
+        clean = species == "screen_close"
+        return webcam(screen_actor(source, seed, clean=clean, effects=effects, face_px=face))
+    if species in ("frozen_frame", "frozen_frame_noisy"):
+        still = CameraChain(person(victim, seed), cam).frame(0.0, None, None)
+        sigma = float(rng.uniform(1.0, 3.0)) if species == "frozen_frame_noisy" else 0.0
+        return injected(FrozenFrameActor(still, seed, noise_sigma=sigma))
+    impostor = pick_photo(_others(pool, victim), rng)
+    if species == "face_swap":
+        return webcam(
+            FaceSwapActor(person(impostor, seed), person(victim, seed + 1), positioning_s)
+        )
+    if species == "identity_injection":
+        every = int(rng.choice([2, 3, 4, 6]))
+        phase = int(rng.integers(0, every))
+        return InjectionActor(
+            webcam(person(impostor, seed)),
+            injected(person(victim, seed + 1)),
+            every,
+            phase,
+            cam.fps,
+        )
+    raise AssertionError(species)  # pragma: no cover - checked above
+
+
+def _others(pool: tuple[Path, ...], victim: Path) -> list[Path]:
+    """Photos of other identities (folders) than the victim's (all if none)."""
+    return [p for p in pool if p.parent != victim.parent] or list(pool)

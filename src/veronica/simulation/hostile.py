@@ -33,8 +33,8 @@ def render_pose(actor: GenuineActor, t: float, pose: Pose, light: RGB | None) ->
     ``GenuineActor.frame`` draws, with the pose chosen by the caller (the proxy
     actor renders two heads in one performer's pose)."""
     rng = frame_rng(actor.seed, t)
-    shift = actor._jitter(rng)
-    canvas = actor._background(shift)
+    shift = actor.shake(rng)
+    canvas = actor.backdrop(shift)
     actor.draw(canvas, pose, light, shift)
     gain = exposure_gain(actor.effects, t, actor.exposure_phase)
     return finish_frame(canvas, actor.effects, actor.noise, rng, gain)
@@ -43,8 +43,8 @@ def render_pose(actor: GenuineActor, t: float, pose: Pose, light: RGB | None) ->
 def empty_room(actor: GenuineActor, t: float) -> NDArray[np.uint8]:
     """``actor``'s room and webcam at ``t`` with nobody in front of it."""
     rng = frame_rng(actor.seed, t)
-    shift = actor._jitter(rng)
-    canvas = actor._background(shift)
+    shift = actor.shake(rng)
+    canvas = actor.backdrop(shift)
     gain = exposure_gain(actor.effects, t, actor.exposure_phase)
     return finish_frame(canvas, actor.effects, actor.noise, rng, gain)
 

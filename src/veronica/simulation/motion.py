@@ -32,6 +32,8 @@ class Behaviour:
     blink_s: tuple[float, float] = (0.2, 0.4)
     """A blink done on request is voluntary, and voluntary blinks last longer
     (≈ 200–400 ms) than spontaneous ones (≈ 100–250 ms)."""
+    blink_depth: tuple[float, float] = (1.0, 1.0)
+    """Lid closure at the deepest point of a blink (1: shut; less: a partial blink)."""
     sway_deg: float = 2.0
     sway_mm: float = 3.0
 
@@ -58,6 +60,8 @@ class _Episode:
     move: float
     hold: float
     amplitude: float
+    depth: float = 1.0
+    """Blinks: lid closure at the deepest point."""
     end: float | None = None
     """When the page stopped showing the action (None while it still does)."""
 
@@ -137,6 +141,7 @@ class Performer:
                 move=float(rng.uniform(*b.move_s)),
                 hold=float(rng.uniform(*b.hold_s)),
                 amplitude=float(rng.uniform(*amplitude)),
+                depth=float(rng.uniform(*b.blink_depth)),
             )
         )
 
@@ -160,7 +165,7 @@ class Performer:
         x = (t - ep.start) / ep.amplitude
         if x < 0.0 or x > 1.0:
             return 0.0
-        return min(1.0, 5.0 * min(x, 1.0 - x))  # 20 % closing, 60 % shut, 20 % opening
+        return ep.depth * min(1.0, 5.0 * min(x, 1.0 - x))  # 20 % closing, 60 % shut, 20 % opening
 
     def _idle(self, t: float) -> tuple[float, float, float, float, float]:
         """Small sway (± ``sway_deg``) and drift (± ``sway_mm``): two sines per axis."""
