@@ -41,7 +41,9 @@ class LightLimits:
     population's calibration identities, genuine lags reached 0.44 s (0.35 s,
     the earlier limit, refused 7 of 47 genuine sessions) while relays of this
     session's colours 0.3–1 s late lagged ≥ 0.75 s (docs/LIVENESS.md,
-    "Calibration"; docs/results/pad_calibration.md)."""
+    "Calibration"; docs/results/pad_calibration.md). A relay without cameras of
+    its own lags about its delay + 0.15 s, so one ≲ 0.35 s late passes this
+    check (docs/SECURITY.md): on lag alone they overlap with slow webcams."""
     search_lag_s: float = 3.0
     """Lags searched, well beyond ``max_lag_s``, so a late replay is seen as late
     rather than matched by chance at a short lag. Skin colour is recorded this
