@@ -8,7 +8,13 @@ from collections import Counter
 
 import pytest
 
-from veronica.liveness.challenges import LIGHT_PALETTE, ChallengeLimits, plan_script, script_end
+from veronica.liveness.challenges import (
+    LIGHT_PALETTE,
+    POSE_ACTIONS,
+    ChallengeLimits,
+    plan_script,
+    script_end,
+)
 from veronica.liveness.types import Action
 
 
@@ -25,6 +31,22 @@ def test_script_respects_the_limits() -> None:
         assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(times))
         assert all(s.rgb in LIGHT_PALETTE for s in script.light)
         assert script_end(script) < 14.0
+
+
+@pytest.mark.parametrize(("min_actions", "blink"), [(1, False), (2, False), (2, True)])
+def test_every_script_has_a_pose_step(min_actions: int, blink: bool) -> None:
+    limits = ChallengeLimits(min_actions=min_actions, max_actions=3, require_blink=blink)
+    for seed in range(300):
+        actions = [s.action for s in plan_script(limits, random.Random(seed)).challenges]
+        assert any(a in POSE_ACTIONS for a in actions), actions
+        assert not blink or Action.BLINK in actions
+        assert all(a != b for a, b in itertools.pairwise(actions))
+
+
+def test_pose_step_can_be_turned_off() -> None:
+    limits = ChallengeLimits(min_actions=1, max_actions=1, require_pose=False)
+    actions = {plan_script(limits, random.Random(s)).challenges[0].action for s in range(200)}
+    assert actions == set(Action)
 
 
 def test_scripts_vary_in_order_and_timing() -> None:
@@ -59,7 +81,13 @@ def test_action_and_light_lookup() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"min_actions": 0}, {"min_actions": 3, "max_actions": 2}, {"actions": (Action.BLINK,)}],
+    [
+        {"min_actions": 0},
+        {"min_actions": 3, "max_actions": 2},
+        {"actions": (Action.BLINK,)},
+        {"actions": (Action.BLINK, Action.APPROACH)},
+        {"min_actions": 1, "require_blink": True},
+    ],
 )
 def test_bad_limits(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):

@@ -37,6 +37,7 @@ def frame(t: float, embedding: np.ndarray | None, yaw: float = 0.0, ear: float =
         pose=HeadPose(yaw=yaw, pitch=0.0, roll=0.0),
         eye_aspect_ratio=ear,
         outside_fraction=0.0,
+        eye_aspect_ratios=(ear, ear),
     )
     analysis = FrameAnalysis(
         image_width=640, image_height=480, quality=quality, quality_score=0.8, embedding=embedding

@@ -27,6 +27,10 @@ LIGHT_PALETTE: tuple[RGB, ...] = (
 """Saturated colours: the skin's reflected colour changes most between them."""
 
 
+POSE_ACTIONS = (Action.TURN_LEFT, Action.TURN_RIGHT, Action.LOOK_UP)
+"""Actions that change the head's pose (what a flat card cannot fake well)."""
+
+
 @dataclass(frozen=True)
 class ChallengeLimits:
     min_actions: int = 2
@@ -45,6 +49,11 @@ class ChallengeLimits:
     ``LivenessPolicy.without_light`` asks for more actions instead."""
     require_blink: bool = False
     """At least one step is a blink (the compensating script without light)."""
+    require_pose: bool = True
+    """At least one step is a turn or a look-up. A blink and an approach alone
+    can be answered by a print with eye holes held still (a simulated
+    ``print_cutout`` with such a script was accepted, docs/LIVENESS.md); a
+    flat card turned reads as a much smaller turn than a head does."""
     light_colours: tuple[int, int] = (4, 6)
     light_step_s: tuple[float, float] = (0.25, 0.4)
     """4–6 colours of 250–400 ms: long enough for a 15–30 fps camera to see each,
@@ -58,6 +67,10 @@ class ChallengeLimits:
             raise ValueError("need at least two different actions")
         if self.require_blink and Action.BLINK not in self.actions:
             raise ValueError("require_blink needs blink among the actions")
+        if self.require_pose and not set(POSE_ACTIONS) & set(self.actions):
+            raise ValueError("require_pose needs a turn or look-up among the actions")
+        if self.require_blink and self.require_pose and self.min_actions < 2:
+            raise ValueError("require_blink with require_pose needs min_actions >= 2")
 
 
 def plan_script(limits: ChallengeLimits, rng: random.Random | None = None) -> SessionScript:
@@ -82,11 +95,29 @@ def plan_script(limits: ChallengeLimits, rng: random.Random | None = None) -> Se
         steps.append(ChallengeStep(action=action, start_s=t, window_s=limits.window_s))
         t += limits.window_s + draw.uniform(limits.min_gap_s, limits.max_gap_s)
         last = action
+    if limits.require_pose:
+        _ensure_pose(steps, limits, draw)
     if limits.require_blink and all(s.action is not Action.BLINK for s in steps):
-        # No blink was drawn, so no neighbour is one: any step can become it.
-        i = draw.randrange(len(steps))
+        # No blink was drawn, so no neighbour is one: any step can become it,
+        # except the only pose step when one is required.
+        poses = [i for i, s in enumerate(steps) if s.action in POSE_ACTIONS]
+        keep = poses if limits.require_pose and len(poses) == 1 else []
+        i = draw.choice([i for i in range(len(steps)) if i not in keep])
         steps[i] = replace(steps[i], action=Action.BLINK)
     return SessionScript(challenges=tuple(steps), light=tuple(light))
+
+
+def _ensure_pose(steps: list[ChallengeStep], limits: ChallengeLimits, draw: random.Random) -> None:
+    """Turn one step into a turn or look-up when none was drawn. A blink step
+    is kept when it is the only one (another requirement may rest on it)."""
+    if any(s.action in POSE_ACTIONS for s in steps):
+        return
+    blinks = [i for i, s in enumerate(steps) if s.action is Action.BLINK]
+    keep = blinks if len(blinks) == 1 and len(steps) > 1 else []
+    i = draw.choice([i for i in range(len(steps)) if i not in keep])
+    # No pose step exists, so no neighbour is one: any pose action can go here.
+    pose = draw.choice([a for a in POSE_ACTIONS if a in limits.actions])
+    steps[i] = replace(steps[i], action=pose)
 
 
 def script_end(script: SessionScript) -> float:

@@ -60,7 +60,10 @@ class QualityReport:
     sharpness: float
     pose: HeadPose
     eye_aspect_ratio: float
+    """Mean of both eyes (the quality gate's measure)."""
     outside_fraction: float
+    eye_aspect_ratios: tuple[float, float]
+    """Image-left and image-right eye (the blink signal follows each eye)."""
 
     def issues(self, policy: QualityPolicy) -> tuple[RejectReason, ...]:
         """Every failed check, in the order a user should fix them."""
@@ -94,15 +97,22 @@ class QualityReport:
         return float(np.clip((size + sharp + frontal + light) / 4.0, 0.0, 1.0))
 
 
-def eye_aspect_ratio(face: FaceLandmarks) -> float:
-    """Mean eye aspect ratio (Soukupová & Čech 2016) of both eyes."""
+def eye_aspect_ratios(face: FaceLandmarks) -> tuple[float, float]:
+    """Eye aspect ratio (Soukupová & Čech 2016) of the image-left and the
+    image-right eye (0 for a degenerate eye)."""
     ratios = []
     for idx in (EYE_LEFT_EAR, EYE_RIGHT_EAR):
         p = face.points[list(idx), :2]
         vertical = np.linalg.norm(p[1] - p[5]) + np.linalg.norm(p[2] - p[4])
         horizontal = 2.0 * np.linalg.norm(p[0] - p[3])
         ratios.append(float(vertical / horizontal) if horizontal > 0 else 0.0)
-    return float(np.mean(ratios))
+    return ratios[0], ratios[1]
+
+
+def eye_aspect_ratio(face: FaceLandmarks) -> float:
+    """Mean eye aspect ratio of both eyes."""
+    left, right = eye_aspect_ratios(face)
+    return (left + right) / 2.0
 
 
 def face_brightness(bgr: NDArray[np.uint8], face: FaceLandmarks) -> float:
@@ -149,11 +159,13 @@ def outside_fraction(face: FaceLandmarks) -> float:
 
 
 def assess_quality(bgr: NDArray[np.uint8], face: FaceLandmarks) -> QualityReport:
+    ears = eye_aspect_ratios(face)
     return QualityReport(
         interocular_px=face.interocular_px,
         brightness=face_brightness(bgr, face),
         sharpness=face_sharpness(bgr, face),
         pose=head_pose(face),
-        eye_aspect_ratio=eye_aspect_ratio(face),
+        eye_aspect_ratio=sum(ears) / 2.0,
         outside_fraction=outside_fraction(face),
+        eye_aspect_ratios=ears,
     )

@@ -2,9 +2,12 @@
 
 A blink is a short dip of the EAR below the running open-eye baseline: deep
 (≥ ``min_dip`` of the baseline) and short (the eye is back open within
-``max_closed_s``). The baseline is a high percentile of the recent open-eye
-frames, so it follows slow changes (looking up or sideways narrows the eye)
-but not the blink itself. Keeps ~1 s of EAR scalars and the blink events.
+``max_closed_s``). Each eye has its own baseline and a frame's dip is the
+deeper eye's: a spectacle rim or a glare can hide one lid from the tracker, and
+both eyes shut together, so the deeper one is the better witness. The baseline
+is a high percentile of the recent open-eye frames, so it follows slow changes
+(looking up or sideways narrows the eye) but not the blink itself. Keeps ~1 s
+of EAR scalars and the blink events.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ from veronica.liveness.types import Check, FrameInput
 @dataclass(frozen=True)
 class BlinkLimits:
     min_dip: float = 0.4
-    """Relative EAR dip (1 − EAR / baseline) that counts as closed. Measured:
-    real blinks dip 0.55–0.79 (talking-head video), a moved photo ≤ 0.20 and
-    tracker noise ≈ 0.05, so 0.4 leaves margin on both sides."""
-    max_closed_s: float = 0.4
-    """Longest closure that is still a blink (blinks last 100–400 ms; 1–8 frames
-    at 25 fps with the dip threshold). Longer is a deliberate closure or a
-    lost track."""
+    """Relative EAR dip (1 − EAR / baseline, the deeper eye) that counts as
+    closed. Measured: real blinks dip 0.55–0.79 (talking-head video), a moved
+    photo ≤ 0.20 and tracker noise ≈ 0.05, so 0.4 leaves margin on both sides;
+    docs/results/pad_calibration.md has the simulated distributions."""
+    max_closed_s: float = 0.7
+    """Longest closure that is still a blink. Spontaneous blinks last 100–400 ms,
+    a blink someone was asked for is slower (up to ~600 ms, of which the lid is
+    below the dip threshold for most); longer is eyes held shut or a lost
+    track. A photo cannot close its eyes at all, so the length is no defence."""
     baseline_window_s: float = 1.0
     """Open-eye frames the baseline is taken from: long enough to hold many
     frames, short enough to follow a change of pose."""
@@ -60,8 +65,8 @@ class BlinkSignal:
 
     def __init__(self, limits: BlinkLimits | None = None) -> None:
         self.limits = limits or BlinkLimits()
-        self._open: deque[tuple[float, float]] = deque()
-        self._baseline: float | None = None
+        self._open: deque[tuple[float, float, float]] = deque()
+        self._baseline: tuple[float, float] | None = None
         self._closed_since: float | None = None
         self._closed_depth = 0.0
         self._events: list[BlinkEvent] = []
@@ -89,11 +94,11 @@ class BlinkSignal:
             # No face: a closure cannot be followed across the gap.
             self._closed_since = None
             return
-        self._observe(frame.t, quality.eye_aspect_ratio)
+        self._observe(frame.t, quality.eye_aspect_ratios)
 
-    def _observe(self, t: float, ear: float) -> None:
+    def _observe(self, t: float, ears: tuple[float, float]) -> None:
         baseline = self._baseline
-        dip = 1.0 - ear / baseline if baseline else 0.0
+        dip = self.dip(ears)
         self._deepest = max(self._deepest, dip)
         self._dips.append((t, dip))
         if baseline is not None and dip >= self.limits.min_dip:
@@ -104,7 +109,7 @@ class BlinkSignal:
             return
         if self._closed_since is not None:
             self._close(t)
-        self._add_open(t, ear)
+        self._add_open(t, ears)
 
     def _close(self, t: float) -> None:
         assert self._closed_since is not None
@@ -112,21 +117,26 @@ class BlinkSignal:
             self._events.append(BlinkEvent(self._closed_since, t, self._closed_depth))
         self._closed_since = None
 
-    def _add_open(self, t: float, ear: float) -> None:
+    def _add_open(self, t: float, ears: tuple[float, float]) -> None:
         lim = self.limits
-        self._open.append((t, ear))
+        self._open.append((t, *ears))
         while self._open and self._open[0][0] < t - lim.baseline_window_s:
             self._open.popleft()
         if len(self._open) >= lim.min_baseline_frames:
-            ears = [e for _, e in self._open]
-            self._baseline = float(np.percentile(ears, lim.baseline_percentile))
+            left, right = np.percentile(
+                [(a, b) for _, a, b in self._open], lim.baseline_percentile, axis=0
+            )
+            self._baseline = (float(left), float(right))
 
-    def dip(self, eye_aspect_ratio: float) -> float:
-        """Relative dip of ``eye_aspect_ratio`` below the current open-eye baseline
-        (0 before a baseline exists), for a frame not yet fed."""
-        if not self._baseline:
+    def dip(self, eye_aspect_ratios: tuple[float, float]) -> float:
+        """Relative dip of the deeper eye below its open-eye baseline (0 before a
+        baseline exists), for a frame not yet fed: ``(image-left, image-right)``
+        eye aspect ratios."""
+        if self._baseline is None:
             return 0.0
-        return max(0.0, 1.0 - eye_aspect_ratio / self._baseline)
+        pairs = zip(eye_aspect_ratios, self._baseline, strict=True)
+        dips = [1.0 - e / b for e, b in pairs if b > 0]
+        return max(0.0, *dips)
 
     def blinked_between(self, t0: float, t1: float) -> bool:
         """Whether a blink began in [t0, t1], given in session time (as ``ChallengeStep``)."""
@@ -142,7 +152,7 @@ class BlinkSignal:
     def snapshot(self) -> Snapshot:
         return {
             "open": [list(v) for v in self._open],
-            "baseline": self._baseline,
+            "baseline": None if self._baseline is None else list(self._baseline),
             "closed_since": self._closed_since,
             "closed_depth": self._closed_depth,
             "events": [[e.start_t, e.end_t, e.depth] for e in self._events],
@@ -152,8 +162,9 @@ class BlinkSignal:
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
-        self._open = deque((float(t), float(ear)) for t, ear in data["open"])
-        self._baseline = optional_float(data["baseline"])
+        self._open = deque((float(t), float(a), float(b)) for t, a, b in data["open"])
+        baseline = data["baseline"]
+        self._baseline = None if baseline is None else (float(baseline[0]), float(baseline[1]))
         self._closed_since = optional_float(data["closed_since"])
         self._closed_depth = float(data["closed_depth"])
         self._events = [BlinkEvent(float(a), float(b), float(d)) for a, b, d in data["events"]]

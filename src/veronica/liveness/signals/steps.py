@@ -41,7 +41,7 @@ class ChallengeSteps:
             if step.action is Action.BLINK:
                 if analysis.quality is None:
                     return 0.0
-                dip = self.blink.dip(analysis.quality.eye_aspect_ratio)
+                dip = self.blink.dip(analysis.quality.eye_aspect_ratios)
                 return dip / self.blink.limits.min_dip
             start = t - (session_t - step.start_s)
             return self.head.progress(step.action, start, analysis)
