@@ -5,8 +5,9 @@ refuses a session whose offset (arrival − claimed) spreads by more than
 ``ClockLimits.max_drift_s`` (``liveness/clock.py``). This measures the spread the
 real page produces: genuine simulated sessions in Debian's Chromium (fake camera
 from ``veronica simulate``), the page's own stop-and-wait loop over its
-WebSocket, against ``veronica serve``, read back from each session's audit
-record (the ``clock_drift`` check's value).
+WebSocket, against ``veronica serve`` (``VERONICA_LIGHT_CHALLENGE=off``: a
+recording cannot answer a light), read back from each session's audit record
+(the ``clock_drift`` check's value).
 
 Three paths: loopback; and through a delaying TCP proxy in front of the server
 that holds every chunk of each direction for a random delay (order kept), to
@@ -38,11 +39,13 @@ from web_common import REPO, load_average, machine_info, table, use_e2e_harness
 use_e2e_harness()
 
 from e2e_support import (  # noqa: E402 (the harness is on the path from here on)
+    CHALLENGE_SEED,
     ENROLLED,
     ENROLLMENT_PHOTO,
     GENUINE,
     Server,
     VideoCache,
+    describe_script,
     free_port,
     launch,
     running_server,
@@ -50,6 +53,7 @@ from e2e_support import (  # noqa: E402 (the harness is on the path from here on
 )
 
 from veronica.liveness.clock import ClockLimits  # noqa: E402
+from veronica.simulation.scripts import server_script  # noqa: E402
 
 if TYPE_CHECKING:
     from playwright.sync_api import Playwright
@@ -121,7 +125,12 @@ class DelayProxy:
         except OSError:
             writer.close()
             return
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            # Shutting down (``__exit__``): end as a finished task, which asyncio's
+            # stream callback would otherwise log with a traceback per connection.
+            return
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         release = 0.0
@@ -156,12 +165,12 @@ def measure(
     browser = launch(playwright, video)
     try:
         if path.delay_ms == 0:
-            outcome = sign_in(browser, server, shots=None, username=ENROLLED, light=False)
+            outcome = sign_in(browser, server, shots=None, username=ENROLLED)
         else:
             target = int(server.url.rsplit(":", 1)[1])
             with DelayProxy(port, target, path.delay_ms, path.jitter_ms, run):
                 via = replace(server, url=f"http://127.0.0.1:{port}")
-                outcome = sign_in(browser, via, shots=None, username=ENROLLED, light=False)
+                outcome = sign_in(browser, via, shots=None, username=ENROLLED)
     finally:
         browser.close()
     record = server.audit(outcome.session_id) if outcome.session_id else None
@@ -204,6 +213,8 @@ def main() -> None:
         # The page's origin is the proxy's: the server must allow it on its WebSocket.
         ports = [free_port() for _ in PATHS]
         origins = json.dumps([f"http://127.0.0.1:{p}" for p in ports])
+        # The harness's server shows no light (VERONICA_LIGHT_CHALLENGE=off): the
+        # recorded video follows that script.
         with running_server(
             Path(tmp) / "server", extra_env={"VERONICA_ALLOWED_ORIGINS": origins}
         ) as base:
@@ -230,7 +241,9 @@ def main() -> None:
         f"load average at the end {load_average()}.",
         "",
         "Genuine simulated sessions (the E2E genuine video) through the real page in "
-        "Chromium, its stop-and-wait WebSocket loop, against `veronica serve`. Spread = "
+        "Chromium, its stop-and-wait WebSocket loop, against `veronica serve` "
+        f"(`VERONICA_LIGHT_CHALLENGE=off`; challenge seed {CHALLENGE_SEED}: "
+        f"{describe_script(server_script(CHALLENGE_SEED, light=False))}). Spread = "
         "the largest minus the smallest (arrival − claimed capture time) over a session, "
         "from its audit record; the limit is "
         f"`ClockLimits.max_drift_s` = {limit} s. The emulated paths go through a TCP proxy "

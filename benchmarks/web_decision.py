@@ -2,8 +2,11 @@
 ``veronica serve``: a genuine simulated session of the enrolled person with the
 server's fixed challenge seed. By default with the light challenge required (the
 server's default) and the injected camera of ``tests/e2e/light_camera.py``, which
-renders the head lit by the colours the page shows; ``--camera video`` plays the
-E2E tests' recorded video instead (colours off: a recording cannot answer them).
+renders the head lit by the colours the page shows; ``--light gentle`` has the
+person tick the photosensitivity opt-out instead (``optional``: the gentle light's
+tints, a longer light phase); ``--camera video`` plays the E2E tests'
+recorded video against a server without light (``off``: a recording cannot answer
+one).
 
 Most of that time is the liveness protocol itself: positioning lasts at least
 ``PositioningLimits.min_s``, the script as long as its steps, plus the session's
@@ -50,6 +53,7 @@ from e2e_support import (  # noqa: E402 (the harness is on the path from here on
     Outcome,
     Server,
     VideoCache,
+    describe_script,
     launch,
     running_server,
     sign_in,
@@ -57,7 +61,7 @@ from e2e_support import (  # noqa: E402 (the harness is on the path from here on
 from light_camera import CAMERA_FPS, LIGHT_CHALLENGE_SEED, InjectedCamera  # noqa: E402
 
 from veronica.liveness.challenges import script_end  # noqa: E402
-from veronica.liveness.policy import LivenessPolicy  # noqa: E402
+from veronica.liveness.policy import LightMode, LivenessPolicy  # noqa: E402
 from veronica.simulation.scripts import server_script  # noqa: E402
 
 if TYPE_CHECKING:
@@ -89,24 +93,29 @@ class Run:
         return self.decided_s - self.mark("camera")
 
 
-def seed_for(light: bool) -> int:
-    """With the colours, the E2E light test's seed (two turns after 6 colours; seed 26's
-    approach and short light phase fail on a starved machine: ``LIGHT_CHALLENGE_SEED``)."""
-    return LIGHT_CHALLENGE_SEED if light else CHALLENGE_SEED
+POLICY = {LightMode.FLASH: "required", LightMode.GENTLE: "optional", LightMode.NONE: "off"}
+"""The server's ``VERONICA_LIGHT_CHALLENGE`` for each light (the gentle light is an
+opt-out, offered under ``optional``)."""
 
 
-def script_s(light: bool) -> float:
-    """The server's script with the colours (injected camera) or without (video)."""
+def seed_for(light: LightMode) -> int:
+    """With a light, the E2E light test's seed (6 colours; a short light phase fails
+    on a starved machine: ``LIGHT_CHALLENGE_SEED``); without, the videos' seed."""
+    return CHALLENGE_SEED if light is LightMode.NONE else LIGHT_CHALLENGE_SEED
+
+
+def script_s(light: LightMode) -> float:
+    """The server's script for this light."""
     return script_end(server_script(seed_for(light), light))
 
 
-def protocol_s(light: bool) -> float:
+def protocol_s(light: LightMode) -> float:
     policy = LivenessPolicy()
     return policy.positioning.min_s + script_s(light) + policy.tail_s
 
 
-def run_once(playwright: Playwright, server: Server, video: Path | None) -> Run:
-    """With ``video`` None, the injected camera (a fresh head per run) and the colours."""
+def run_once(playwright: Playwright, server: Server, video: Path | None, light: LightMode) -> Run:
+    """With ``video`` None, the injected camera (a fresh head per run) and ``light``."""
     meter = LoadMeter()
     meter.start()
     browser = launch(playwright, video)
@@ -121,7 +130,7 @@ def run_once(playwright: Playwright, server: Server, video: Path | None) -> Run:
             server,
             shots=None,
             username=ENROLLED,
-            light=camera is not None,
+            opt_out=light is LightMode.GENTLE,
             video=GENUINE if camera is None else None,
             prepare=camera.install if camera is not None else None,
         )
@@ -198,8 +207,7 @@ COLUMNS_NOTE = (
 )
 
 
-def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter, camera: CameraKind) -> list[str]:
-    light = camera == "injected"
+def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter, light: LightMode) -> list[str]:
     base = protocol_s(light)
     script = script_s(light)
     policy = LivenessPolicy()
@@ -215,23 +223,27 @@ def report(runs: list[Run], warmup: Run | None, idle: IdleWaiter, camera: Camera
     verdict = "pass" if beyond and worst <= TARGET_S else "FAIL"
     command = shlex.join([".venv/bin/python", "benchmarks/web_decision.py", *sys.argv[1:]])
     photo = f"{GENUINE.photo.parent.name}/{GENUINE.photo.name}"
-    source = (
+    injected = (
         "an injected camera (`tests/e2e/light_camera.py`: the simulated genuine head "
-        f"from photo `{photo}`, rendered at {CAMERA_FPS} frames/s lit by the colour the "
-        f"page shows, {CAMERA_DELAY_FRAMES} frames late) answers the light challenge "
-        "(required, the server's default)"
-        if light
-        else f"the fake camera plays the simulated genuine session (photo `{photo}`, "
-        f"colours off, {GENUINE.fps} fps)"
+        f"from photo `{photo}`, rendered at {CAMERA_FPS} frames/s lit by what the "
+        f"page shows, {CAMERA_DELAY_FRAMES} frames late) answers "
     )
-    steps = "6 colours, then turn right and turn left" if light else "two actions"
+    source = {
+        LightMode.FLASH: f"{injected}the light challenge (required, the server's default)",
+        LightMode.GENTLE: f"{injected}the gentle light (`optional`, the person ticks the "
+        "photosensitivity opt-out)",
+        LightMode.NONE: "the fake camera plays the simulated genuine session (photo "
+        f"`{photo}`, {GENUINE.fps} fps) to a server without light (`off`)",
+    }[light]
+    steps = describe_script(server_script(seed_for(light), light))
     warm = (
         f"({warmup.outcome.state}, {fmt(warmup.decided_s)} s), not counted"
         if warmup is not None
         else "skipped"
     )
+    title = "## Time to a decision in the browser"
     return [
-        "## Time to a decision in the browser",
+        f"{title} (the gentle light)" if light is LightMode.GENTLE else title,
         "",
         f"Written by `benchmarks/web_decision.py` on {when}. Command: `{command}`.",
         "",
@@ -283,11 +295,19 @@ def main(argv: list[str] | None = None) -> int:
         "--camera",
         choices=["injected", "video"],
         default="injected",
-        help="injected: light challenge required, answered by the injected camera; "
-        "video: the recorded video with the colours off",
+        help="injected: a light answered by the injected camera (--light); "
+        "video: the recorded video against a server without light",
+    )
+    parser.add_argument(
+        "--light",
+        choices=[LightMode.FLASH.value, LightMode.GENTLE.value],
+        default=LightMode.FLASH.value,
+        help="with the injected camera: flash (the light challenge, required) or "
+        "gentle (the opt-out's gentle light, optional)",
     )
     args = parser.parse_args(argv)
     camera: CameraKind = args.camera
+    light = LightMode.NONE if camera == "video" else LightMode(args.light)
 
     from playwright.sync_api import sync_playwright
 
@@ -298,9 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             video = videos.get(GENUINE)
         finally:
             videos.close()
-    # The harness's server allows the opt-out the video needs; the injected camera
-    # gets the service's default, no opt-out.
-    light_env = {"VERONICA_LIGHT_CHALLENGE": "required"} if camera == "injected" else {}
+    light_env = {"VERONICA_LIGHT_CHALLENGE": POLICY[light]}
     idle = IdleWaiter(deadline=time.monotonic() + args.wait_idle)
     runs: list[Run] = []
     warmup: Run | None = None
@@ -308,31 +326,33 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="veronica-bench-") as tmp,
         running_server(
             Path(tmp) / "server",
-            challenge_seed=seed_for(camera == "injected"),
+            challenge_seed=seed_for(light),
             extra_env=light_env,
         ) as server,
     ):
         server.create_user(ENROLLED, [ENROLLMENT_PHOTO])
         with sync_playwright() as playwright:
             idle.wait()
-            warmup = run_once(playwright, server, video)
+            warmup = run_once(playwright, server, video, light)
             print(f"warm-up: {warmup.outcome.describe()}", flush=True)
             print_failures(server, warmup.outcome)
             for i in range(1, args.runs + 1):
                 idle.wait()
-                run = run_once(playwright, server, video)
+                run = run_once(playwright, server, video, light)
                 runs.append(run)
                 print(
                     f"run {i}: {run.outcome.state}, decided at {run.decided_s:.2f} s, beyond "
-                    f"{run.decided_s - protocol_s(camera == 'injected'):.2f} s, "
+                    f"{run.decided_s - protocol_s(light):.2f} s, "
                     f"other load {run.other_cores:.2f}",
                     flush=True,
                 )
                 print_failures(server, run.outcome)
-    lines = report(runs, warmup, idle, camera)
+    lines = report(runs, warmup, idle, light)
     print("\n".join(lines))
     if args.out is not None:
-        write_section(args.out, "web_decision", lines)
+        # The gentle light's times beside the light challenge's, not instead of them.
+        section = "web_decision_gentle" if light is LightMode.GENTLE else "web_decision"
+        write_section(args.out, section, lines)
     return 0
 
 

@@ -152,6 +152,9 @@ def start_bench_server(data_dir: Path, config: ServerConfig) -> Server:
         # One client address opens every session: per-IP limits would measure themselves.
         "VERONICA_SESSIONS_PER_MINUTE_PER_IP": "1000000",
         "VERONICA_LOCKOUT_FAILURES": "1000000",
+        # A recorded video cannot follow any light (the flash or the opt-out's
+        # gentle one): the sessions run the script of a service without light.
+        "VERONICA_LIGHT_CHALLENGE": "off",
     }
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("VERONICA_")}
     env.update(settings)
@@ -246,9 +249,7 @@ async def one_session(
     from websockets.typing import Origin
 
     http.cookies.clear()
-    created = await http.post(
-        f"{url}/api/v1/auth/sessions", json={"username": ENROLLED, "light": False}
-    )
+    created = await http.post(f"{url}/api/v1/auth/sessions", json={"username": ENROLLED})
     # 503 `busy` is the admission limit refusing a session by design (the client
     # is told to come back), not a server failure: listed, not counted as 5xx.
     busy = created.status_code == 503 and created.json().get("error", {}).get("code") == "busy"

@@ -1187,12 +1187,13 @@ def test_eval_pad_simulated_suite(cli: Cli) -> None:
 def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     report = cli.tmp_path / "suite.json"
     result = cli(
-        "eval", "pad", "--suite", "simulated", "--sessions", "1", "--no-light",
+        "eval", "pad", "--suite", "simulated", "--sessions", "1", "--light", "gentle",
         "--species", "screen_replay_late", "--json", report,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
-    assert data["light_challenge"] is False and data["policy"].startswith("opt-out")
+    assert data["light_challenge"] is False and data["light_mode"] == "gentle"
+    assert data["policy"].startswith("opt-out")
     assert set(data["apcer"]) == {"screen_replay_late"}
 
 
@@ -1201,7 +1202,13 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     [
         (("--population", "crowd"), "unknown population"),
         (("--split", "report"), "need --photos"),
+        (("--exclude-identities", "used.txt"), "need --photos"),
+        (("--light", "disco"), "unknown light"),
         (("--photos", "missing-folder"), "give a folder"),
+        (
+            ("--photos", "tests/data/faces", "--exclude-identities", "missing.txt"),
+            "cannot read the identity list",
+        ),
     ],
 )
 def test_eval_pad_suite_option_errors(cli: Cli, args: tuple[str, ...], message: str) -> None:

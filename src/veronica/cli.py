@@ -870,11 +870,13 @@ def eval_pad(
         int, typer.Option(min=1, max=64, help="Processes for the suite (one engine each).")
     ] = 1,
     light: Annotated[
-        bool,
+        str,
         typer.Option(
-            help="Suite: the light challenge runs (--no-light: the opt-out's compensating script)."
+            help="Suite: 'flash' (the light challenge, VERONICA_LIGHT_CHALLENGE=required), "
+            "'gentle' (someone who opted out: the gentle light and the compensating script) "
+            "or 'none' (the operator's 'off': the compensating script alone)."
         ),
-    ] = True,
+    ] = "flash",
     species: Annotated[
         list[str] | None,
         typer.Option(help="Suite: only these species (repeat; 'genuine' is always run)."),
@@ -904,6 +906,13 @@ def eval_pad(
     ] = "all",
     max_photos: Annotated[
         int | None, typer.Option(min=1, help="Suite with --photos: at most this many photos.")
+    ] = None,
+    exclude_identities: Annotated[
+        Path | None,
+        typer.Option(
+            help="Suite with --photos: leave out the identities listed in this file (one "
+            "per line; e.g. those an earlier report already used)."
+        ),
     ] = None,
     outcomes_out: Annotated[
         Path | None,
@@ -951,7 +960,7 @@ def eval_pad(
                 config,
                 _SuiteArgs(
                     sessions, bonafide, seed, fps, workers, light, species, population,
-                    photos, split, max_photos, outcomes_out,
+                    photos, split, max_photos, exclude_identities, outcomes_out,
                 ),
                 tick,
                 plot,
@@ -969,12 +978,13 @@ class _SuiteArgs:
     seed: int
     fps: float | None
     workers: int
-    light: bool
+    light: str
     species: list[str] | None
     population: str
     photos: list[Path] | None
     split: str
     max_photos: int | None
+    exclude_identities: Path | None
     outcomes: Path | None
 
 
@@ -992,13 +1002,15 @@ def _run_pad_suite(
         run_suite,
         suite_report,
     )
-    from veronica.liveness.policy import LivenessPolicy
+    from veronica.liveness.policy import LightMode, LivenessPolicy
     from veronica.simulation import SPECIES
     from veronica.simulation.photos import (
         Split,
         choose_split,
         gate_photos,
         link_by_identity,
+        normalise_identity,
+        read_identity_list,
         read_photo_set,
     )
 
@@ -1009,8 +1021,13 @@ def _run_pad_suite(
         fail(f"unknown population {args.population!r}; choose realistic or baseline")
     if args.split not in {s.value for s in Split}:
         fail(f"unknown split {args.split!r}; choose calibration, report or all")
-    if not args.photos and (args.split != "all" or args.max_photos is not None):
-        fail("--split and --max-photos need --photos")
+    if not args.photos and (
+        args.split != "all" or args.max_photos is not None or args.exclude_identities is not None
+    ):
+        fail("--split, --max-photos and --exclude-identities need --photos")
+    if args.light not in {m.value for m in LightMode}:
+        fail(f"unknown light {args.light!r}; choose flash, gentle or none")
+    excluded = read_identity_list(args.exclude_identities) if args.exclude_identities else set()
     chosen = tuple(s for s in SPECIES if not args.species or s in args.species)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="veronica-photos-") as folder:
@@ -1019,12 +1036,19 @@ def _run_pad_suite(
         if args.photos:
             split = Split(args.split)
             entries = [p for source in args.photos for p in read_photo_set(source)]
-            gated = gate_photos(choose_split(entries, split), split, args.max_photos)
+            kept = [p for p in entries if normalise_identity(p.identity) not in excluded]
+            gated = gate_photos(choose_split(kept, split), split, args.max_photos)
             if gated.identities < 2:
                 fail("fewer than two identities passed the photo gate")
             pool = link_by_identity(gated.usable, Path(folder))
             sources = [str(source) for source in args.photos]
             photo_report = {"sources": sources, **gated.to_json_dict()}
+            if args.exclude_identities is not None:
+                photo_report["excluded_identities"] = {
+                    "list": str(args.exclude_identities),
+                    "identities": len(excluded),
+                    "photos": len(entries) - len(kept),
+                }
             err.print(
                 f"photos: {len(gated.usable)} usable, {gated.identities} identities; "
                 f"{len(gated.rejected)} refused by the gate (listed in the report)"
@@ -1042,7 +1066,7 @@ def _run_pad_suite(
 
         outcomes = run_suite(
             config,
-            LivenessPolicy().for_light(args.light),
+            LivenessPolicy().for_light(LightMode(args.light)),
             args.sessions,
             args.seed,
             species=("genuine", *chosen),
@@ -1059,7 +1083,7 @@ def _run_pad_suite(
         args.seed,
         args.fps,
         time.perf_counter() - start,
-        args.light,
+        LightMode(args.light),
         args.population,
         photo_report,
     )
@@ -1093,6 +1117,53 @@ def eval_pad_tables(
                 fail(f"{target}: no such file")
             target.write_text(replace_section(target.read_text(), name, body))
             out.print(f"wrote the {escape(name)} tables into {escape(str(target))}")
+
+
+@eval_app.command("render")
+def eval_render(
+    photos: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Source faces, a folder with one subfolder per identity or a CSV with "
+            "path,identity; repeat to combine sets (default: the fixtures)."
+        ),
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="With --photos: 'calibration', 'report' or 'all' identities.")
+    ] = "all",
+    max_photos: Annotated[
+        int | None, typer.Option(min=1, help="With --photos: at most this many photos.")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """How the tracker reads the simulator's renders (simulated): the measured yaw
+    and pitch change of known head turns, and the blink dip of half-shut and shut
+    lids with and without glasses, as percentiles over the source faces."""
+    from rich.progress import Progress
+
+    from veronica.evaluation.render_response import run_render_response, select_photos
+
+    settings = load_settings()
+    command = "veronica eval render"
+    command += "".join(f" --photos {p}" for p in photos or ())
+    command += f" --split {split}" + (f" --max-photos {max_photos}" if max_photos else "")
+    with reported_errors():
+        gated, sources = select_photos(photos or [], split, max_photos)
+        err.print(
+            f"photos: {len(gated.usable)} usable, {gated.identities} identities; "
+            f"{len(gated.rejected)} refused by the gate (listed in the report)"
+        )
+        engine = load_engine(settings)
+        with Progress(console=err, transient=True) as progress:
+            task = progress.add_task("rendering", total=None)
+
+            def tick(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = run_render_response(engine, gated, sources, progress=tick, command=command)
+    out.print_json(json.dumps(report.to_json_dict()))
+    if json_out is not None:
+        _write_json(json_out, report.to_json_dict())
 
 
 @eval_app.command("people")

@@ -176,9 +176,10 @@ class Settings(BaseSettings):
     light_challenge: LightPolicy = "required"
     """``required``: every session runs the colour challenge and a request to opt
     out is refused (400 ``light_challenge_required``). ``optional``: a user may
-    opt out (photosensitivity) and gets the compensating script instead (more
-    actions, a blink always; measured on its own in docs/LIVENESS.md). ``off``:
-    nobody gets colours, everyone the compensating script."""
+    opt out (photosensitivity) and gets the gentle light instead (tints of one
+    brightness gliding, no flash; measured on its own in docs/LIVENESS.md).
+    ``off``: nobody gets any light, everyone the compensating script (more
+    actions, a blink always), which does not stop a relay of the session."""
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     """``veronica serve`` serves HTTPS directly when both are set."""

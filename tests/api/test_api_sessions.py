@@ -38,11 +38,11 @@ def test_create_answers_the_contract_shape(api: TestClient, clock: FakeClock) ->
     body = response.json()
     sid = body["session_id"]
     assert set(body) == {
-        "session_id", "csrf_token", "expires_at", "purpose", "light_challenge", "oval",
-        "state", "stream_url", "frames_url", "limits",
+        "session_id", "csrf_token", "expires_at", "purpose", "light_challenge", "light",
+        "oval", "state", "stream_url", "frames_url", "limits",
     }  # fmt: skip
     assert body["purpose"] == "login"
-    assert body["light_challenge"] is True
+    assert body["light_challenge"] is True and body["light"] == "flash"
     assert body["stream_url"] == f"/api/v1/auth/sessions/{sid}/stream"
     assert body["frames_url"] == f"/api/v1/auth/sessions/{sid}/frames"
     assert body["oval"] == {"cx": 0.5, "cy": 0.45, "rx": 0.22, "ry": 0.36}
@@ -110,19 +110,18 @@ def test_an_opt_out_is_refused_when_the_light_challenge_is_required(api: TestCli
     assert start(api, light=True)["light_challenge"] is True
 
 
-def test_an_opt_out_gets_the_compensating_script_where_it_is_optional(
+def test_an_opt_out_gets_the_gentle_light_where_it_is_optional(
     tmp_path: Path, face_engine: FaceEngine
 ) -> None:
     settings = make_settings(tmp_path / "d", light_challenge="optional")
     with running(settings, face_engine) as client:
         assert client.get("/api/v1/auth/config").json() == {"light_challenge": "optional"}
         created = start(client, light=False)
-        assert created["light_challenge"] is False
+        assert created["light_challenge"] is False and created["light"] == "gentle"
         liveness = manager(client).liveness_of(created["session_id"])
-        assert liveness is not None and liveness.script.light == ()
+        assert liveness is not None and liveness.script.gentle
         actions = [s.action.value for s in liveness.script.challenges]
-        low, high = LivenessPolicy().opt_out_actions
-        assert low <= len(actions) <= high and "blink" in actions
+        assert 2 <= len(actions) <= 3 and "look_up" in actions
         # Without an opt-out the colours still run.
         assert start(client)["light_challenge"] is True
 
@@ -132,9 +131,12 @@ def test_settings_can_turn_the_light_off_for_everyone(
 ) -> None:
     with running(make_settings(tmp_path / "d", light_challenge="off"), face_engine) as client:
         created = start(client, light=True)
-        assert created["light_challenge"] is False
+        assert created["light_challenge"] is False and created["light"] == "none"
         liveness = manager(client).liveness_of(created["session_id"])
         assert liveness is not None and liveness.script.light == ()
+        actions = [s.action.value for s in liveness.script.challenges]
+        low, high = LivenessPolicy().opt_out_actions
+        assert low <= len(actions) <= high and "blink" in actions
         assert client.get("/api/v1/auth/config").json() == {"light_challenge": "off"}
 
 

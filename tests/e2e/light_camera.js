@@ -2,7 +2,8 @@
 // answers with a canvas stream whose frames the test renders in Python.
 //
 // Every tick (config.fps) reads what the page shows at that moment (the light
-// overlay's pixels, the asked action) and asks the exposed binding to render it; the
+// overlay's pixels and opacity, the asked action) and asks the exposed binding to
+// render it; the
 // frame is drawn `delay` ticks later, as a webcam delivers each exposure a few frames
 // late. The ticks keep their cadence while renders are in flight, so the camera's
 // latency is the delay, not Python's answer time; a render that arrives after its
@@ -16,22 +17,30 @@
   const periodMs = 1000 / config.fps;
   const maxInFlight = 2;
 
-  /** What the light overlay emits: the colour of a pixel outside the oval, or null. */
+  /**
+   * What the light overlay shows: the colour of a pixel outside the oval and the
+   * overlay's opacity now (the gentle light fades it in and out: mid-transition
+   * this is the animated value), or null when it shows nothing.
+   */
   const screenLight = () => {
     const overlay = document.querySelector('[data-testid="light-overlay"]');
     if (!(overlay instanceof HTMLCanvasElement) || overlay.hidden || !overlay.width) return null;
+    const opacity = Number(getComputedStyle(overlay).opacity);
+    if (!(opacity > 0)) return null;
     const context = overlay.getContext('2d');
     if (!context) return null;
     const [r, g, b, a] = context.getImageData(0, 0, 1, 1).data;
-    return a > 0 ? [r, g, b] : null;
+    return a > 0 ? { rgb: [r, g, b], opacity } : null;
   };
 
   const stats = { ticks: 0, late: 0, dropped: 0 };
   const pageState = () => {
     const data = document.body ? document.body.dataset : {};
+    const light = screenLight();
     return {
       t: performance.now() / 1000,
-      light: screenLight(),
+      light: light ? light.rgb : null,
+      opacity: light ? light.opacity : 0,
       declared: data.light ?? null,
       action: data.action ?? null,
       stats: { ...stats },

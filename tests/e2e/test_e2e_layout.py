@@ -47,8 +47,6 @@ def open_placed(browser: Browser, server: Server, **context_options: Any) -> Pag
     page = context.new_page()
     page.goto(server.url + "/")
     page.wait_for_selector(state_selector("idle"), state="attached")
-    page.wait_for_selector('body[data-light-policy="optional"]', state="attached")
-    page.check('[data-testid="no-flash"]')
     page.click('[data-testid="start-button"]')
     page.wait_for_selector('body[data-placed="true"]', state="attached", timeout=WAIT_MS)
     # Let the video element paint the newest frame and the oval its green.

@@ -41,6 +41,8 @@ from e2e_support import (
     VideoSpec,
     body_data,
     catalogue,
+    describe_check,
+    failed_checks,
     free_port,
     measure_alignment,
     page_timeline,
@@ -65,7 +67,7 @@ SITE_NAME = "Example site"
 SITE_READY_S = 60.0
 SITE_STATES = ("signed_out", "signed_in", "denied", "error")
 ATTACK = "print_moving"
-"""Refused by the action and light challenges (``test_e2e_sign_in``)."""
+"""Refused by the action challenge (``test_e2e_sign_in``)."""
 MESSAGES = catalogue("en")
 
 
@@ -186,7 +188,6 @@ def sign_in_at_site(
     server: Server,
     *,
     video: VideoSpec,
-    light: bool,
     shots: Shots,
 ) -> SiteOutcome:
     """From the site's home page through Veronica's face login and back to the site."""
@@ -197,10 +198,6 @@ def sign_in_at_site(
         gate = NavigationGate()
         page.route("**/oidc/authorize/finish*", gate.hold)
         _open_veronica(page, site, server, shots)
-        if not light:
-            # The opt-out shows once the page knows the service allows it.
-            page.wait_for_selector('body[data-light-policy="optional"]', state="attached")
-            page.check('[data-testid="no-flash"]')
         page.fill('[data-testid="username-input"]', ENROLLED)
         shots.take(page, "veronica-idle")
         page.click('[data-testid="start-button"]')
@@ -225,16 +222,15 @@ def sign_in_at_site(
             if site_state == "signed_in":
                 user, sub = text_of(page, "rp-name"), text_of(page, "rp-sub")
         record = server.audit(session_id) if session_id else None
-        failed = tuple(
-            c.name for c in (record.event.checks if record else ()) if not c.passed and c.deciding
-        )
+        failed = failed_checks(record)
         veronica = Outcome(
             state=state,
             reason=data.get("reason"),
             title=title,
             message=message,
             session_id=session_id,
-            failed_checks=failed,
+            failed_checks=tuple(c.name for c in failed),
+            failures=tuple(describe_check(c) for c in failed),
             alignment=alignment,
             audit_reason=record.event.reason if record else None,
             seconds_to_decision=timeline.get(state, float("nan")) / 1000.0,
@@ -252,7 +248,6 @@ def sign_in_at_site_decisively(
     server: Server,
     *,
     video: VideoSpec,
-    light: bool,
     shots_for: Callable[[int], Shots],
     record: Callable[[Outcome], None],
 ) -> SiteOutcome:
@@ -263,9 +258,7 @@ def sign_in_at_site_decisively(
     for attempt in range(1, MAX_ATTEMPTS + 1):
         browser = launch_browser()
         try:
-            outcome = sign_in_at_site(
-                browser, site, server, video=video, light=light, shots=shots_for(attempt)
-            )
+            outcome = sign_in_at_site(browser, site, server, video=video, shots=shots_for(attempt))
         finally:
             browser.close()
         logger.info("attempt %d: %s", attempt, outcome.describe())
@@ -297,7 +290,6 @@ def _subject(server: Server, username: str) -> str:
 def _run(
     spec: VideoSpec,
     *,
-    light: bool,
     site: RelyingSite,
     server: Server,
     videos: VideoCache,
@@ -311,7 +303,6 @@ def _run(
         site,
         server,
         video=spec,
-        light=light,
         shots_for=shots,
         record=record_outcome,
     )
@@ -327,7 +318,6 @@ def test_enrolled_person_signs_in_to_the_site(
 ) -> None:
     outcome = _run(
         GENUINE,
-        light=False,  # the page's photosensitivity opt-out (a video cannot answer colours)
         site=site,
         server=server,
         videos=videos,
@@ -357,7 +347,6 @@ def test_presentation_attack_comes_back_as_access_denied(
 ) -> None:
     outcome = _run(
         ATTACKS[ATTACK],
-        light=True,  # the page's default: colours on
         site=site,
         server=server,
         videos=videos,

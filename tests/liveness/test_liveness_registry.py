@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from veronica.liveness.challenges import plan_script
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.registry import SIGNALS, build_signals
 from veronica.liveness.types import CheckFamily, Mode, SessionScript
 
@@ -22,9 +22,10 @@ def test_names_are_unique() -> None:
 
 def test_light_runs_only_when_the_script_shows_colours() -> None:
     lit = plan_script(POLICY.challenges, random.Random(1))
-    dark = plan_script(POLICY.without_light().challenges, random.Random(1))
-    assert lit.light and not dark.light
-    assert "light" in names(lit) and "light" not in names(dark)
+    gentle = plan_script(POLICY.for_light(LightMode.GENTLE).challenges, random.Random(1))
+    dark = plan_script(POLICY.for_light(LightMode.NONE).challenges, random.Random(1))
+    assert lit.light and gentle.light and not dark.light
+    assert "light" in names(lit) and "light" in names(gentle) and "light" not in names(dark)
 
 
 def test_challenge_steps_in_live_sessions_blinks_in_recorded_videos() -> None:

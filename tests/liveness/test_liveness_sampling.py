@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 import pytest
 
 from veronica.liveness.challenges import ChallengeLimits, plan_script
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.sampling import EmbeddingSampler, SamplingLimits
 from veronica.liveness.types import Action
+
+LIGHT_FIELDS = ("light", "light_palette", "light_fade_s", "light_step_s", "light_colours")
 
 
 def test_the_draw_hits_at_its_probability() -> None:
@@ -39,8 +42,18 @@ def test_limits_are_validated(bad: float) -> None:
         SamplingLimits(positioning_probability=bad)
 
 
-def test_the_opt_out_script_has_more_actions_and_a_blink() -> None:
-    policy = LivenessPolicy().without_light()
+def test_the_gentle_light_keeps_the_actions_of_the_light_challenge() -> None:
+    flash, gentle = (LivenessPolicy().for_light(m) for m in (LightMode.FLASH, LightMode.GENTLE))
+    assert replace(
+        gentle.challenges, **{f: getattr(flash.challenges, f) for f in LIGHT_FIELDS}
+    ) == (flash.challenges)
+    for seed in range(50):
+        script = plan_script(gentle.challenges, random.Random(seed))
+        assert script.gentle and 2 <= len(script.challenges) <= 3
+
+
+def test_the_script_without_light_has_more_actions_and_a_blink() -> None:
+    policy = LivenessPolicy().for_light(LightMode.NONE)
     low, high = policy.opt_out_actions
     for seed in range(200):
         script = plan_script(policy.challenges, random.Random(seed))

@@ -12,7 +12,8 @@ import pytest
 
 from support import face_path
 from veronica.evaluation.pad_sim import run_simulated_session
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.challenges import GENTLE_GREY
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.positioning import Hint
 from veronica.liveness.session import LivenessDecision, LivenessSession, Mode, Phase
 from veronica.liveness.types import RGB, Action
@@ -122,7 +123,7 @@ def drive(
     frame_at: Callable[[int, float, Action | None, RGB | None], np.ndarray],
     fps: float = 10.0,
     claimed: Callable[[float], float] | None = None,
-    max_s: float = 25.0,
+    max_s: float = 35.0,
 ) -> LivenessDecision:
     """Feed frames ``frame_at(i, t, action, light)`` at ``fps`` of server time,
     reacting to each answer like the page; ``claimed(t)``: the client's claim."""
@@ -172,10 +173,10 @@ def test_an_honest_claimed_clock_with_jitter_is_live(face_engine: FaceEngine) ->
 
 
 def test_response_frames_are_always_embedded(face_engine: FaceEngine) -> None:
-    session = LivenessSession(face_engine, POLICY, rng=random.Random(212))
+    session = LivenessSession(face_engine, POLICY, rng=random.Random(201))
     actions = {s.action for s in session.script.challenges}
-    assert {Action.TURN_LEFT, Action.TURN_RIGHT} <= actions  # seed 212 asks for both turns
-    decision = drive(session, genuine(212))
+    assert {Action.TURN_LEFT, Action.TURN_RIGHT} <= actions  # seed 201 asks for both turns
+    decision = drive(session, genuine(201))
     assert decision.live, decision.failed
     turned = [s for s in decision.samples if abs(s.yaw_deg) >= POLICY.head.min_turn_deg]
     assert turned, "the frames that passed a turn were not embedded"
@@ -217,8 +218,35 @@ def test_no_face_while_the_colours_show_fails(face_engine: FaceEngine) -> None:
     assert {"light_challenge", "face_present"} <= failed(decision)
 
 
-def test_the_opt_out_policy_runs_no_light_check(face_engine: FaceEngine) -> None:
-    policy = POLICY.without_light()
+def test_the_gentle_light_of_an_opt_out_is_judged_like_the_colours(
+    face_engine: FaceEngine,
+) -> None:
+    policy = POLICY.for_light(LightMode.GENTLE)
+    session = LivenessSession(face_engine, policy, rng=random.Random(205))
+    assert session.light and session.script.gentle
+    decision = drive(session, genuine(205))
+    assert decision.live, decision.failed
+    names = {c.name for c in decision.checks}
+    assert {"light_challenge", "light_lag"} <= names
+    assert any(n.endswith("_look_up") for n in names)
+
+
+def test_a_face_that_does_not_follow_the_gentle_light_fails(face_engine: FaceEngine) -> None:
+    # A replay recorded in front of a plain grey screen: the skin keeps its colour.
+    policy = POLICY.for_light(LightMode.GENTLE)
+    session = LivenessSession(face_engine, policy, rng=random.Random(205))
+    person = genuine(205)
+
+    def grey(i: int, t: float, action: Action | None, light: RGB | None) -> np.ndarray:
+        return person(i, t, action, GENTLE_GREY if light is not None else None)
+
+    decision = drive(session, grey)
+    assert not decision.live
+    assert "light_challenge" in failed(decision), decision.failed
+
+
+def test_with_the_light_off_no_light_check_runs(face_engine: FaceEngine) -> None:
+    policy = POLICY.for_light(LightMode.NONE)
     session = LivenessSession(face_engine, policy, rng=random.Random(205))
     assert not session.light
     decision = drive(session, genuine(205))

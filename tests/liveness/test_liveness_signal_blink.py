@@ -115,3 +115,15 @@ def test_limits_and_session_clock(video: tuple[FrameInput, ...]) -> None:
     assert signal.blink_count == 2 and not signal.checks()[0].passed
     assert signal.blinked_between(0.1, 0.3)  # the blink at capture 0.4 s
     assert not signal.blinked_between(0.3, 0.5)
+
+
+@pytest.mark.shared_data
+def test_a_baseline_lifted_by_a_turn_recovers(video: tuple[FrameInput, ...]) -> None:
+    # A turned head widens one eye in the tracker (simulated: 0.31 → 0.61): the
+    # open frontal eye after it reads as closed. Past a blink's length the
+    # baseline starts again, and a later blink is still seen.
+    right = [0.60] * 10 + [0.30] * 30 + [0.30, 0.08, 0.08, 0.30] + [0.30] * 10
+    left = [0.30] * 40 + [0.30, 0.08, 0.08, 0.30] + [0.30] * 10
+    signal = run(BlinkSignal(), ear_frames(video[0], left, right=right))
+    assert signal.blink_count == 1
+    assert signal.events[0].start_t == pytest.approx(41 / FPS)

@@ -100,6 +100,33 @@ def test_face_size_change_fails_the_track(video: tuple[FrameInput, ...]) -> None
     assert not by_name(run(ConsistencySignal(), frames))["face_track"].passed
 
 
+@pytest.mark.parametrize(("gap_s", "passed"), [(0.04, False), (0.25, True), (0.45, True)])
+def test_size_change_is_allowed_per_time_between_frames(
+    video: tuple[FrameInput, ...], gap_s: float, passed: bool
+) -> None:
+    # An approach seen across a dropped frame: ×1.45 in 0.25 s is ×1.2 per 0.1 s,
+    # the same change between frames 40 ms apart is a cut.
+    face = video[10].analysis.face
+    assert face is not None
+    centre = face.points[:, :2].mean(axis=0)
+    grown = face.points.copy()
+    grown[:, :2] = centre + (grown[:, :2] - centre) * 1.45
+    later = replace(with_analysis(video[10], face=replace(face, points=grown)))
+    frames = [*video[:10], replace(later, t=video[9].t + gap_s)]
+    assert by_name(run(ConsistencySignal(), frames))["face_track"].passed is passed
+
+
+def test_a_long_gap_allows_no_more_than_two_steps(video: tuple[FrameInput, ...]) -> None:
+    face = video[10].analysis.face
+    assert face is not None
+    centre = face.points[:, :2].mean(axis=0)
+    grown = face.points.copy()
+    grown[:, :2] = centre + (grown[:, :2] - centre) * 1.8  # > 1.3² = 1.69
+    later = with_analysis(video[10], face=replace(face, points=grown))
+    frames = [*video[:10], replace(later, t=video[9].t + 0.45)]
+    assert not by_name(run(ConsistencySignal(), frames))["face_track"].passed
+
+
 @pytest.mark.parametrize(
     ("times", "problem"),
     [

@@ -88,10 +88,10 @@ def test_real_video_turn_is_seen_in_its_direction(video: tuple[FrameInput, ...])
 
 def test_turn_left_from_the_baseline_before_the_step(video: tuple[FrameInput, ...]) -> None:
     # Session time 0 = capture time 1 s; baseline = median of frames before it.
-    yaws = [3.0] * 25 + [3.0, 8.0, 14.0, 19.0, 22.0, 22.0, 21.0] + [20.0] * 10
+    yaws = [3.0] * 25 + [3.0, 8.0, 14.0, 19.0, 25.0, 25.0, 24.0] + [23.0] * 10
     signal = run(HeadMotionSignal(), posed(video[0], yaws))
     response = signal.response(Action.TURN_LEFT, 0.0, 1.0)
-    assert response.done and response.value == pytest.approx(19.0)
+    assert response.done and response.value == pytest.approx(22.0)
     assert not signal.response(Action.TURN_RIGHT, 0.0, 1.0).done
     # Too late: the window closed before the turn.
     assert not signal.response(Action.TURN_LEFT, -0.5, 0.0).done

@@ -53,8 +53,14 @@ def lit(
 
 def test_chroma() -> None:
     assert chroma(0.0, 0.0, 0.0) == (0.0, 0.0)
+    # A page colour's chromaticity is that of the light it emits (linear light):
+    # sRGB 200 is 0.578 of full light, 100 is 0.127.
     r, b = rgb_chroma((200, 100, 100))
-    assert r == pytest.approx(200 / 401) and b == pytest.approx(100 / 401)
+    total = 255 * (0.5776 + 2 * 0.1274) + 1
+    assert r == pytest.approx(255 * 0.5776 / total, rel=1e-3)
+    assert b == pytest.approx(255 * 0.1274 / total, rel=1e-3)
+    # The flash palette's full and empty channels are the same either way.
+    assert rgb_chroma((255, 0, 255)) == pytest.approx((255 / 511, 255 / 511))
 
 
 @pytest.mark.shared_data

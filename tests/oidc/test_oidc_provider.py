@@ -26,6 +26,7 @@ from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import Engine
 from starlette.datastructures import Headers
 
+from veronica.liveness.policy import LightMode
 from veronica.liveness.session import Phase
 from veronica.oidc.clients import ClientRegistry, Registered
 from veronica.oidc.errors import AuthorizationRequestInvalidError
@@ -33,6 +34,7 @@ from veronica.oidc.grants import InMemoryGrantStore
 from veronica.oidc.keys import ProviderKeys
 from veronica.oidc.provider import (
     ACR_FACE,
+    ACR_FACE_GENTLE_LIGHT,
     ACR_FACE_LIGHT,
     Answer,
     ErrorPage,
@@ -179,7 +181,7 @@ def session(
     request_id: str | None,
     result: SessionResult | None,
     *,
-    light: bool = True,
+    light: LightMode = LightMode.FLASH,
     last_answer_at: float | None = None,
 ) -> SessionRecord:
     """A face-login session as the manager leaves it once decided."""
@@ -223,7 +225,7 @@ def sign_in(
     oidc: Oidc,
     client: Client,
     *,
-    light: bool = True,
+    light: LightMode = LightMode.FLASH,
     last_answer_at: float | None = None,
     **extra: str,
 ) -> Authorized:
@@ -759,10 +761,18 @@ def test_id_token_claims(oidc: Oidc, site: Client) -> None:
     assert header["kid"] == oidc.keys.signing_key("RS256").kid
 
 
-def test_acr_says_when_the_light_challenge_did_not_run(oidc: Oidc, site: Client) -> None:
-    got = sign_in(oidc, site, light=False)
+@pytest.mark.parametrize(
+    ("light", "acr"),
+    [
+        (LightMode.FLASH, ACR_FACE_LIGHT),
+        (LightMode.GENTLE, ACR_FACE_GENTLE_LIGHT),
+        (LightMode.NONE, ACR_FACE),
+    ],
+)
+def test_acr_says_which_light_ran(oidc: Oidc, site: Client, light: LightMode, acr: str) -> None:
+    got = sign_in(oidc, site, light=light)
     body = tokens(redeem(oidc, site, got.code, got.verifier))
-    assert verify_id_token(oidc, body["id_token"], site)["acr"] == ACR_FACE
+    assert verify_id_token(oidc, body["id_token"], site)["acr"] == acr
 
 
 def test_the_name_only_with_the_profile_scope(oidc: Oidc, site: Client) -> None:

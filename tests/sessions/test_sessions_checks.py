@@ -82,6 +82,7 @@ def test_wire_state() -> None:
     assert state.to_json() == {
         "type": "state", "seq": 3, "phase": "challenge", "action": "turn_left",
         "light": "#ff0010", "hints": ["move_closer"], "placed": True, "progress": 0.123,
+        "acknowledged": 0,
         "result": {"status": "signed_in", "reason": "ok", "username": "ann", "token": "t",
                    "redirect": "https://x/#token=t"},
     }  # fmt: skip

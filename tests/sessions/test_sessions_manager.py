@@ -14,7 +14,7 @@ from session_support import Stack, blank_jpeg, build_stack, end_quickly, feed
 from support import face_path
 from veronica.errors import LockedOutError, RateLimitedError
 from veronica.liveness.challenges import plan_script
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import FrameAnalysis
 from veronica.sessions import NewSession, Reason, SessionResult
@@ -162,18 +162,20 @@ def test_an_ipv6_subnet_is_one_address(tmp_path: Path, face_engine: FaceEngine) 
 
 
 def test_light_policies(tmp_path: Path, face_engine: FaceEngine) -> None:
-    for policy, asked, runs in (
-        ("required", None, True),
-        ("required", True, True),
-        ("optional", None, True),
-        ("optional", False, False),
-        ("off", None, False),
-        ("off", True, False),
+    for policy, asked, mode in (
+        ("required", None, LightMode.FLASH),
+        ("required", True, LightMode.FLASH),
+        ("optional", None, LightMode.FLASH),
+        ("optional", False, LightMode.GENTLE),
+        ("off", None, LightMode.NONE),
+        ("off", True, LightMode.NONE),
     ):
         stack = build_stack(tmp_path / policy / str(asked), face_engine, light_challenge=policy)
         s = stack.manager.create(NewSession(light=asked), IP)
         liveness = stack.manager.liveness_of(s.id)
-        assert s.light is runs and liveness is not None and bool(liveness.script.light) is runs
+        assert s.light is mode and liveness is not None
+        assert bool(liveness.script.light) is (mode is not LightMode.NONE)
+        assert liveness.script.gentle is (mode is LightMode.GENTLE)
         stack.manager.close()
     stack = build_stack(tmp_path / "refused", face_engine, light_challenge="required")
     with pytest.raises(LightChallengeRequiredError):

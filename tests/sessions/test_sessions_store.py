@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from redis_support import shared_redis
+from veronica.liveness.policy import LightMode
 from veronica.liveness.positioning import Hint
 from veronica.liveness.session import Phase
 from veronica.liveness.types import Action
@@ -125,6 +126,16 @@ def test_a_record_round_trips_whole(store: SessionStore) -> None:
     got = store.get("a")
     assert got is not None
     assert json.dumps(got.to_dict(), sort_keys=True) == json.dumps(full.to_dict(), sort_keys=True)
+
+
+def test_a_record_keeps_its_light_and_reads_the_older_bool() -> None:
+    gentle = record("a", light=LightMode.GENTLE)
+    data = gentle.to_dict()
+    assert data["light"] == "gentle"
+    assert SessionRecord.from_dict(data).light is LightMode.GENTLE
+    # Records saved before the gentle light said only whether the colours ran.
+    assert SessionRecord.from_dict({**data, "light": True}).light is LightMode.FLASH
+    assert SessionRecord.from_dict({**data, "light": False}).light is LightMode.NONE
 
 
 def test_redis_keeps_records_encrypted_and_expiring() -> None:

@@ -18,6 +18,7 @@ from veronica.simulation.photos import (
     gate_photos,
     identity_split,
     link_by_identity,
+    read_identity_list,
     read_photo_set,
 )
 
@@ -79,3 +80,13 @@ def test_gate_keeps_usable_photos_and_lists_the_rest(tmp_path: Path) -> None:
     links = link_by_identity(capped.usable, tmp_path / "links")
     assert {p.parent.name for p in links} == {"biden", "obama"}
     assert all(p.resolve().is_file() for p in links)
+
+
+def test_identity_lists_are_normalised_and_take_comments(tmp_path: Path) -> None:
+    listed = tmp_path / "used.txt"
+    listed.write_text(
+        "# identities an earlier report used\nAaron_Eckhart\n\n  Mary-Jo Smith  # x\n"
+    )
+    assert read_identity_list(listed) == {"aaron_eckhart", "mary_jo_smith"}
+    with pytest.raises(BadInputError, match="cannot read"):
+        read_identity_list(tmp_path / "missing.txt")

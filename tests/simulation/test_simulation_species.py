@@ -10,7 +10,7 @@ from veronica.liveness.types import Action
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.quality import eye_aspect_ratio
 from veronica.pipeline.runner import AnalysisOptions
-from veronica.simulation.attacks import SPECIES, make_actor
+from veronica.simulation.attacks import SPECIES, LiveRelay, RelayActor, make_actor
 from veronica.simulation.scripts import Timeline, random_script
 
 NO_EMBED = AnalysisOptions(embed=False, pad=False)
@@ -122,3 +122,36 @@ def test_identity_injection_shows_the_victim_on_some_frames(face_engine: FaceEng
     across = [similarity[i, j] for i in range(len(victim)) for j in range(len(victim))
               if victim[i] != victim[j]]  # fmt: skip
     assert max(across) < 0.5  # two people take turns in front of the camera
+
+
+class _Witness:
+    """A victim that records what reached them, and when."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, Action | None, tuple[int, int, int] | None]] = []
+
+    def frame(
+        self, t: float, action: Action | None, light: tuple[int, int, int] | None
+    ) -> np.ndarray:
+        self.seen.append((t, action, light))
+        return np.zeros((480, 640, 3), np.uint8)
+
+
+def test_a_live_relay_is_never_early() -> None:
+    # Our page asks turn_left from 1.0 s and shows red from 2.0 s; the relay
+    # passes it on 0.2 s late and brings the victim back 0.3 s later.
+    victim = _Witness()
+    relay = LiveRelay(victim, forward_s=0.2, back_s=0.3)
+    screen = RelayActor(relay, _Witness())
+    for i in range(40):
+        t = i / 10
+        action = Action.TURN_LEFT if t >= 1.0 else None
+        light = (255, 0, 0) if t >= 2.0 else None
+        screen.frame(t, action, light)
+        relay(t)
+    first_turn = min(t for t, a, _ in victim.seen if a is Action.TURN_LEFT)
+    first_red = min(t for t, _, c in victim.seen if c == (255, 0, 0))
+    # Filmed (victim time) no earlier than 0.2 s after our page asked; shown on
+    # the attacker's screen (our time) 0.3 s after that.
+    assert first_turn == pytest.approx(1.2) and first_red == pytest.approx(2.2)
+    assert max(t for t, _, _ in victim.seen) == pytest.approx(3.9 - 0.3)

@@ -24,10 +24,10 @@ def test_random_script_shape() -> None:
     script = random_script(np.random.default_rng(3))
     assert 2 <= len(script.challenges) <= 3
     assert len({c.action for c in script.challenges}) == len(script.challenges)
-    assert 4 <= len(script.light) <= 6
+    assert 5 <= len(script.light) <= 6
     slot = script.light[-1].end_s - script.light[0].start_s
-    assert slot <= 2.01
-    assert all(0.2 <= x.duration_s <= 0.4 for x in script.light)
+    assert 1.5 <= slot <= 2.4
+    assert all(0.3 <= x.duration_s <= 0.4 for x in script.light)
     assert script.challenges[0].start_s >= 0.5
 
 

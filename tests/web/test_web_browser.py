@@ -30,6 +30,7 @@ from web_support import web_app
 
 from support import unavailable
 from veronica.security.headers import SecurityHeadersMiddleware
+from veronica.web import STATIC_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -58,6 +59,7 @@ def state(phase: str = "positioning", **fields: Any) -> dict[str, Any]:
         "hints": [],
         "placed": False,
         "progress": 0.0,
+        "acknowledged": 0,
         "result": None,
     }
     body.update(fields)
@@ -82,6 +84,21 @@ SIGN_IN = [
     decided("signed_in", "ok", "alice"),
 ]
 LIGHT_STEP = 2
+GENTLE_GREY, GENTLE_TINT = "#868686", "#ed00ed"
+GENTLE = [
+    state(placed=True),
+    state("challenge", light=GENTLE_GREY, progress=0.05),
+    state("challenge", light=GENTLE_TINT, progress=0.1),
+    state("challenge", progress=0.2),
+    state("challenge", action="turn_left", progress=0.3),
+    # The server saw the turn: the prompt is withdrawn for the rest of its window.
+    state("challenge", progress=0.4, acknowledged=1),
+    state("challenge", progress=0.5, acknowledged=1),
+    state("challenge", action="look_up", progress=0.6, acknowledged=1),
+    decided("signed_in", "ok", "erin"),
+]
+"""An opted-out session (gentle light, then two actions) as the server states it."""
+GENTLE_TINT_STEP, GENTLE_OFF_STEP, ACKNOWLEDGED_STEP = 2, 3, 6
 
 
 @dataclass
@@ -95,7 +112,7 @@ class Frame:
 class FakeAuthApi:
     """Stands in for /api/v1/auth: one session whose states follow ``script``.
 
-    ``hold_at``: the script stays on that state until ``release`` is set.
+    ``hold_at``: the script stays on each of these states until ``release(index)``.
     """
 
     script: list[dict[str, Any]]
@@ -107,8 +124,8 @@ class FakeAuthApi:
     """What ``GET /api/v1/auth/config`` says (the page offers the opt-out only
     under ``optional``)."""
     expires_in_s: float = 180.0
-    hold_at: int | None = None
-    release: threading.Event = field(default_factory=threading.Event)
+    hold_at: tuple[int, ...] = ()
+    released: set[int] = field(default_factory=set)
     requests: list[dict[str, Any]] = field(default_factory=list)
     frames: list[Frame] = field(default_factory=list)
     ws_connections: int = 0
@@ -118,9 +135,14 @@ class FakeAuthApi:
     def next_state(self) -> dict[str, Any]:
         with self.lock:
             index = min(self.position, len(self.script) - 1)
-            if index != self.hold_at or self.release.is_set():
+            if index not in self.hold_at or index in self.released:
                 self.position += 1
             return {**self.script[index], "seq": self.position}
+
+    def release(self, index: int) -> None:
+        """Let the script go on past the held state ``index``."""
+        with self.lock:
+            self.released.add(index)
 
     def app(self) -> FastAPI:
         app = web_app()
@@ -138,11 +160,18 @@ class FakeAuthApi:
                 status, code = self.create_error
                 return JSONResponse({"error": {"code": code, "message": code}}, status)
             expires = time.time() + self.expires_in_s
+            asked = self.requests[-1]
+            # As the service decides it (``SessionManager.light_for``).
+            light = {"off": "none", "optional": "flash", "required": "flash"}[self.light_policy]
+            if self.light_policy == "optional" and asked.get("light") is False:
+                light = "gentle"
             body = {
                 "session_id": "s1",
                 "csrf_token": CSRF,
                 "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
-                "purpose": "enroll" if self.requests[-1].get("enrollment_token") else "login",
+                "purpose": "enroll" if asked.get("enrollment_token") else "login",
+                "light_challenge": light == "flash",
+                "light": light,
                 "oval": OVAL,
                 "state": state(),
                 "stream_url": f"{base}/stream",
@@ -329,7 +358,7 @@ def in_order(seen: list[str], expected: list[str]) -> bool:
 
 
 def test_sign_in_over_the_websocket(serve: Any, visit: Any) -> None:
-    served = serve(FakeAuthApi(SIGN_IN, hold_at=LIGHT_STEP))
+    served = serve(FakeAuthApi(SIGN_IN, hold_at=(LIGHT_STEP,)))
     v = visit(f"{served.url}/?username=alice")
     assert v.page.input_value('[data-testid="username-input"]') == "alice"
     assert v.text("start-button") == "Start"
@@ -344,7 +373,8 @@ def test_sign_in_over_the_websocket(serve: Any, visit: Any) -> None:
     box = v.page.locator('[data-testid="stage"]').bounding_box()
     centre = (int(box["x"] + box["width"] * 0.5), int(box["y"] + box["height"] * 0.45))
     assert screenshot.getpixel(centre) != (255, 0, 0), "the face stays visible in the oval"
-    served.api.release.set()
+    assert v.page.get_attribute("body", "data-light-mode") == "flash"
+    served.api.release(LIGHT_STEP)
 
     v.page.wait_for_url("**/result", timeout=WAIT_MS)
     v.wait_state("signed_in")
@@ -363,6 +393,101 @@ def test_sign_in_over_the_websocket(serve: Any, visit: Any) -> None:
     assert all(f.jpeg[:2] == b"\xff\xd8" for f in frames), "JPEG after the 8-byte time"
     assert [f.time_ms for f in frames] == sorted(f.time_ms for f in frames)
     assert Image.open(io.BytesIO(frames[0].jpeg)).width <= 640
+    assert v.problems == []
+
+
+OVERLAY_WATCH = """
+() => {
+  const overlay = document.querySelector('[data-testid="light-overlay"]');
+  const seen = { transitions: [], hidden: [], instructions: [] };
+  window.overlaySeen = seen;
+  for (const type of ['transitionrun', 'transitionend']) {
+    overlay.addEventListener(type, (event) => {
+      seen.transitions.push([type, event.propertyName, getComputedStyle(overlay).opacity]);
+    });
+  }
+  seen.hidden.push(overlay.hidden);
+  new MutationObserver(() => {
+    if (overlay.hidden !== seen.hidden.at(-1)) seen.hidden.push(overlay.hidden);
+  }).observe(overlay, {
+    attributes: true,
+    attributeFilter: ['hidden'],
+  });
+  const instruction = document.querySelector('[data-testid="instruction"]');
+  new MutationObserver(() => {
+    const text = instruction.textContent;
+    if (text && text !== seen.instructions.at(-1)) seen.instructions.push(text);
+  }).observe(instruction, { childList: true, characterData: true, subtree: true });
+}
+"""
+"""Records the overlay's opacity transitions, its ``hidden`` changes and every
+instruction shown, from the moment it runs."""
+OVERLAY = '[data-testid="light-overlay"]'
+OPACITY = f"getComputedStyle(document.querySelector('{OVERLAY}')).opacity"
+"""The overlay's opacity now (mid-transition: the animated value)."""
+MESSAGES: dict[str, str] = json.loads((STATIC_DIR / "messages" / "en.json").read_text("utf-8"))
+
+
+def test_gentle_light_fades_and_a_seen_step_says_good(serve: Any, visit: Any) -> None:
+    """An opted-out person gets the gentle light: the overlay is never cut in or
+    out (it fades, ``data-on``), with its own instruction; once the server has seen
+    a step's response it withdraws the prompt and the page says "Good." until the
+    next prompt."""
+    served = serve(FakeAuthApi(GENTLE, hold_at=(GENTLE_TINT_STEP, ACKNOWLEDGED_STEP)))
+    v = visit(f"{served.url}/?username=erin")
+    v.page.wait_for_selector('body[data-light-policy="optional"]', state="attached")
+    v.page.check('[data-testid="no-flash"]')
+    v.page.evaluate(OVERLAY_WATCH)
+    held: list[Any] = []  # the result page waits until the record is read
+    v.page.route("**/result*", lambda route: held.append(route))
+    with v.page.expect_websocket() as opened:
+        v.page.click('[data-testid="start-button"]')
+    socket = opened.value
+
+    # The tint, held: faded in fully, all around the oval.
+    v.page.wait_for_selector(f'body[data-light="{GENTLE_TINT}"]', state="attached")
+    assert v.page.get_attribute("body", "data-light-mode") == "gentle"
+    assert v.page.get_attribute(OVERLAY, "data-on") == "true"
+    assert "gentle" in (v.page.get_attribute(OVERLAY, "class") or "").split()
+    v.page.wait_for_function(f"() => {OPACITY} === '1'", timeout=WAIT_MS)
+    assert v.text("instruction") == MESSAGES["status.gentle_light"]
+    screenshot = Image.open(io.BytesIO(v.page.screenshot())).convert("RGB")
+    assert screenshot.getpixel((4, 4)) == (0xED, 0x00, 0xED)
+    served.api.release(GENTLE_TINT_STEP)
+
+    # The light over: the overlay fades out and stays in the page, transparent.
+    v.page.wait_for_selector(
+        'body[data-acknowledged="1"]:not([data-light])', state="attached", timeout=WAIT_MS
+    )
+    v.page.wait_for_function(f"() => {OPACITY} === '0'", timeout=WAIT_MS)
+    assert v.page.get_attribute(OVERLAY, "data-on") == "false"
+    assert v.page.get_attribute(OVERLAY, "hidden") is None, "faded out, not hidden"
+    # The withdrawn prompt: "Good." stays while the server repeats that state.
+    for _ in range(3):
+        socket.wait_for_event("framereceived", timeout=WAIT_MS)
+    assert v.text("instruction") == MESSAGES["status.step_done"]
+    assert v.page.get_attribute("body", "data-action") is None
+    served.api.release(ACKNOWLEDGED_STEP)
+
+    v.wait_state("signed_in", "ok")
+    seen = v.page.evaluate("window.overlaySeen")
+    for route in held:
+        route.continue_()
+    v.page.unroute("**/result*")
+    # Faded in to 1 and out to 0 (transitions, not cuts); shown once at the
+    # session's start and hidden only at its end, never in between.
+    ends = [opacity for kind, name, opacity in seen["transitions"] if kind == "transitionend"]
+    assert ends == ["1", "0"], seen["transitions"]
+    assert seen["hidden"] == [True, False, True]
+    # "Good." came after the turn and stayed until the next prompt.
+    texts = seen["instructions"]
+    good = texts.index(MESSAGES["status.step_done"])
+    assert texts[good - 1 : good + 2] == [
+        MESSAGES["action.turn_left"],
+        MESSAGES["status.step_done"],
+        MESSAGES["action.look_up"],
+    ], texts
+    assert served.api.requests[0]["light"] is False
     assert v.problems == []
 
 
@@ -474,7 +599,7 @@ def test_server_refusing_a_session(serve: Any, visit: Any) -> None:
 
 
 def test_session_expiry_stops_the_page(serve: Any, visit: Any) -> None:
-    served = serve(FakeAuthApi([state(hints=["no_face"])], expires_in_s=1.0, hold_at=0))
+    served = serve(FakeAuthApi([state(hints=["no_face"])], expires_in_s=1.0, hold_at=(0,)))
     v = visit(served.url)
     v.page.click('[data-testid="start-button"]')
     v.wait_state("positioning")

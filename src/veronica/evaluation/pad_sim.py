@@ -25,7 +25,7 @@ from veronica.errors import BadInputError
 from veronica.evaluation.intervals import clopper_pearson
 from veronica.evaluation.pad_metrics import PadReport, pad_report
 from veronica.liveness.decision import DecisionReason
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.session import LivenessDecision, LivenessSession, Phase
 from veronica.liveness.types import RGB, Action, Check
 from veronica.pipeline.engine import EngineConfig, FaceEngine
@@ -36,6 +36,14 @@ from veronica.simulation.head import HeadModel
 from veronica.simulation.population import draw_conditions
 
 ProgressFn = Callable[[int, int], None]
+
+POLICY_NAMES = {
+    LightMode.FLASH: "light required",
+    LightMode.GENTLE: "opt-out (gentle light + compensating script)",
+    LightMode.NONE: "light off (compensating script)",
+}
+"""How a report names each configuration (the operator's policy and, for
+``optional``, the person's opt-out)."""
 
 UPLOAD_DELAY_S = (0.02, 0.09)
 """Encoding plus upload time of a frame, drawn per frame: the page's JPEG
@@ -113,7 +121,7 @@ class SuiteOptions:
     camera's 8–15 fps; baseline: 10)."""
     photos: tuple[Path, ...] | None = None
     """Source faces (one folder per identity); None: the fixtures."""
-    max_s: float = 25.0
+    max_s: float = 30.0
 
 
 def run_simulated_session(
@@ -122,7 +130,7 @@ def run_simulated_session(
     species: str,
     seed: int,
     fps: float | None = 15.0,
-    max_s: float = 25.0,
+    max_s: float = 30.0,
     photos: Sequence[Path] | None = None,
     population: Population = Population.BASELINE,
     heads: HeadSource = load_head,
@@ -333,8 +341,8 @@ class SuiteReport:
     i.e. every deciding check passed)."""
 
     population: str
-    light: bool
-    """The light challenge ran (else the compensating opt-out policy)."""
+    light: LightMode
+    """Which light the sessions showed (``LivenessPolicy.for_light``)."""
     seed: int
     fps: float | None
     sessions_per_species: int
@@ -376,8 +384,9 @@ class SuiteReport:
             "standard": "ISO/IEC 30107-3 (APCER per species and BPCER over processed "
             "presentations; APNRR/BPNRR: non-responses; Clopper-Pearson 95 % intervals)",
             "population": self.population,
-            "light_challenge": self.light,
-            "policy": "light required" if self.light else "opt-out (compensating script)",
+            "light_challenge": self.light is LightMode.FLASH,
+            "light_mode": self.light.value,
+            "policy": POLICY_NAMES[self.light],
             "operating_point": "policy (every deciding check passed; session score >= 0)",
             "seed": self.seed,
             "fps": self.fps if self.fps is not None else "per session (8-15)",
@@ -418,7 +427,7 @@ def suite_report(
     seed: int,
     fps: float | None,
     seconds: float,
-    light: bool = True,
+    light: LightMode = LightMode.FLASH,
     population: str = Population.BASELINE.value,
     photos: dict[str, object] | None = None,
 ) -> SuiteReport:

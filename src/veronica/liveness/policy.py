@@ -8,8 +8,9 @@ only from here, so a deployment changes behaviour in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 
-from veronica.liveness.challenges import ChallengeLimits
+from veronica.liveness.challenges import ChallengeLimits, gentle_light
 from veronica.liveness.clock import ClockLimits
 from veronica.liveness.positioning import PositioningLimits
 from veronica.liveness.sampling import SamplingLimits
@@ -23,7 +24,20 @@ from veronica.liveness.signals import (
     PlanarityLimits,
     ZoomLimits,
 )
+from veronica.liveness.types import Action
 from veronica.pipeline.quality import QualityPolicy
+
+
+class LightMode(StrEnum):
+    """Which light a session shows the face (``for_light``)."""
+
+    FLASH = "flash"
+    """The light challenge: saturated colours, cut one to the next."""
+    GENTLE = "gentle"
+    """For someone who opted out of the flashing colours: tints of one
+    brightness gliding into each other (no flash in WCAG 2.x's sense)."""
+    NONE = "none"
+    """No light at all (the operator turned it off)."""
 
 
 @dataclass(frozen=True)
@@ -56,23 +70,31 @@ class LivenessPolicy:
     passive_min_frames: int = 40
     """A passive check (recorded video, no challenge) needs ~1.5 s of frames."""
     opt_out_actions: tuple[int, int] = (3, 4)
-    """Actions in a session without the light challenge (instead of 2–3), one of
-    them a blink: the light challenge is the main defence against a late
-    replay, so its absence is paid for with more steps a replay must hit in
-    their windows. Measured on its own (docs/LIVENESS.md)."""
+    """Actions in a session with no light at all (the operator's ``off``;
+    instead of 2–3), one of them a blink: the light is the main defence against
+    a late replay, so its absence is paid for with more steps a replay must hit
+    in their windows. That does not stop a relay of the session itself
+    (docs/LIVENESS.md, docs/SECURITY.md)."""
 
-    def for_light(self, light: bool) -> LivenessPolicy:
-        """This policy for a session with the light challenge, or its compensating
-        policy for one without (what the server runs in each case)."""
-        return self if light else self.without_light()
-
-    def without_light(self) -> LivenessPolicy:
-        """The compensating policy for sessions without the light challenge: more
-        actions, a blink always (``opt_out_actions``)."""
+    def for_light(self, mode: LightMode) -> LivenessPolicy:
+        """This policy for a session with the flashing light challenge
+        (``FLASH``); with the gentle light instead, for someone who opted out
+        of the flashing colours (``GENTLE``: tints of one brightness, gliding,
+        ``challenges.gentle_light``; the same actions, since the gentle light
+        stops a relay as the colours do); or the compensating script of a
+        session with no light at all (``NONE``: more actions, a blink always,
+        ``opt_out_actions``)."""
+        if mode is LightMode.FLASH:
+            return self
+        if mode is LightMode.GENTLE:
+            return replace(self, challenges=gentle_light(self.challenges))
         low, high = self.opt_out_actions
-        return replace(
-            self,
-            challenges=replace(
-                self.challenges, light=False, min_actions=low, max_actions=high, require_blink=True
-            ),
+        challenges = replace(
+            self.challenges,
+            light=False,
+            min_actions=low,
+            max_actions=high,
+            actions=tuple(Action),
+            require_blink=True,
         )
+        return replace(self, challenges=challenges)

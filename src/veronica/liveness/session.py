@@ -96,6 +96,9 @@ class SessionState:
     progress: float = 0.0
     """0–1 through the script."""
     decision: LivenessDecision | None = None
+    acknowledged: int = 0
+    """Challenge steps whose response the server has seen so far. The step due
+    now is withdrawn (``action`` None) once seen, so the page can say "done"."""
 
 
 @dataclass
@@ -258,7 +261,15 @@ class LivenessSession:
         if self.mode is Mode.CHALLENGE and session_t >= self._end_s:
             return self._finish()
         progress = min(1.0, session_t / self._end_s) if self._end_s > 0 else 0.0
-        return SessionState(Phase.CHALLENGE, action=action, light=light, progress=progress)
+        steps = self._steps
+        seen = steps is not None and steps.acknowledge(session_t)
+        return SessionState(
+            Phase.CHALLENGE,
+            action=None if seen else action,
+            light=light,
+            progress=progress,
+            acknowledged=steps.acknowledged if steps is not None else 0,
+        )
 
     def finish(self) -> LivenessDecision:
         """Decide now (end of a recorded video, or the client stopped sending)."""

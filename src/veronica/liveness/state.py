@@ -25,7 +25,8 @@ from veronica.liveness.types import RGB, Action, ChallengeStep, LightStep, Sessi
 Snapshot = dict[str, Any]
 """JSON-able: what ``json.dumps`` takes as it is."""
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
+"""2: the challenge steps keep which responses were acknowledged."""
 
 
 def pack_array(array: NDArray[Any]) -> Snapshot:
@@ -64,7 +65,7 @@ def unpack_grey(data: str) -> NDArray[np.uint8]:
 def pack_script(script: SessionScript) -> Snapshot:
     return {
         "challenges": [[s.action.value, s.start_s, s.window_s] for s in script.challenges],
-        "light": [[list(s.rgb), s.start_s, s.duration_s] for s in script.light],
+        "light": [[list(s.rgb), s.start_s, s.duration_s, s.fade_s] for s in script.light],
     }
 
 
@@ -79,8 +80,8 @@ def unpack_script(data: Mapping[str, Any]) -> SessionScript:
             for a, start, window in data["challenges"]
         ),
         light=tuple(
-            LightStep(rgb(colour), float(start), float(duration))
-            for colour, start, duration in data["light"]
+            LightStep(rgb(colour), float(start), float(duration), float(fade))
+            for colour, start, duration, fade in data["light"]
         ),
     )
 

@@ -62,6 +62,30 @@ class Action(StrEnum):
 RGB = tuple[int, int, int]
 
 
+def srgb_to_linear(c: int) -> float:
+    """An 8-bit sRGB value as linear light, 0–1 (IEC 61966-2-1)."""
+    v = c / 255.0
+    return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+
+def linear_to_srgb(v: float) -> int:
+    """Linear light (0–1, clipped) as an 8-bit sRGB value."""
+    v = min(1.0, max(0.0, v))
+    s = 12.92 * v if v <= 0.0031308 else 1.055 * v ** (1 / 2.4) - 0.055
+    return round(255.0 * s)
+
+
+def mix_srgb(a: RGB, b: RGB, w: float) -> RGB:
+    """``a`` moved ``w`` (0–1) of the way to ``b``, mixed in linear light: a glide
+    between two colours of one luminance keeps that luminance (a mix of the sRGB
+    values would darken half way, e.g. green to magenta)."""
+    r, g, bl = (
+        linear_to_srgb(srgb_to_linear(x) + (srgb_to_linear(y) - srgb_to_linear(x)) * w)
+        for x, y in zip(a, b, strict=True)
+    )
+    return (r, g, bl)
+
+
 @dataclass(frozen=True)
 class ChallengeStep:
     """One action, due from ``start_s`` (session time) for ``window_s`` seconds."""
@@ -82,6 +106,9 @@ class LightStep:
     rgb: RGB
     start_s: float
     duration_s: float
+    fade_s: float = 0.0
+    """The first ``fade_s`` seconds glide from the previous step's colour to
+    ``rgb`` (the gentle light: no abrupt change); 0 for a cut."""
 
     @property
     def end_s(self) -> float:
@@ -104,10 +131,19 @@ class SessionScript:
         return None
 
     def light_at(self, t: float) -> RGB | None:
-        for step in self.light:
-            if step.start_s <= t < step.end_s:
+        for i, step in enumerate(self.light):
+            if not step.start_s <= t < step.end_s:
+                continue
+            into = t - step.start_s
+            if i == 0 or step.fade_s <= 0.0 or into >= step.fade_s:
                 return step.rgb
+            return mix_srgb(self.light[i - 1].rgb, step.rgb, into / step.fade_s)
         return None
+
+    @property
+    def gentle(self) -> bool:
+        """Whether the light glides between colours (the opt-out's gentle light)."""
+        return any(step.fade_s > 0.0 for step in self.light)
 
 
 @dataclass(frozen=True, eq=False)

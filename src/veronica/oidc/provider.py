@@ -53,6 +53,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import OpenIDCode, UserInfo
 
+from veronica.liveness.policy import LightMode
 from veronica.oidc.clients import ClientRegistry, RelyingParty
 from veronica.oidc.errors import AuthorizationRequestInvalidError
 from veronica.oidc.grants import GrantStore, Record, digest
@@ -66,9 +67,18 @@ logger = logging.getLogger(__name__)
 SCOPES = ("openid", "profile")
 CLAIMS = ("sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "name")
 ACR_FACE = "urn:veronica:acr:face-liveness"
-"""Face recognition plus the liveness challenge (actions), light challenge not run."""
+"""Face recognition plus the liveness challenge (actions), no light shown (the
+operator turned it off)."""
 ACR_FACE_LIGHT = "urn:veronica:acr:face-liveness-light"
 """The same with the light challenge (the screen's colours on the face)."""
+ACR_FACE_GENTLE_LIGHT = "urn:veronica:acr:face-liveness-gentle-light"
+"""The same with the gentle light instead (the person opted out of flashing
+colours: tints of one brightness; measured on its own, docs/LIVENESS.md)."""
+ACR_BY_LIGHT = {
+    LightMode.FLASH: ACR_FACE_LIGHT,
+    LightMode.GENTLE: ACR_FACE_GENTLE_LIGHT,
+    LightMode.NONE: ACR_FACE,
+}
 AMR = ("face", "user")
 """RFC 8176: ``face`` (facial recognition) and ``user`` (a test of user presence:
 the random challenge the person followed)."""
@@ -574,7 +584,7 @@ class Provider:
         if person is not None and session is not None:
             oauth.face_login = {
                 "auth_time": int(session.last_answer_at or self.clock()),
-                "acr": ACR_FACE_LIGHT if session.light else ACR_FACE,
+                "acr": ACR_BY_LIGHT[session.light],
                 "amr": list(AMR),
             }
         else:
@@ -744,7 +754,7 @@ class Provider:
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": list(CLAIMS),
-            "acr_values_supported": [ACR_FACE_LIGHT, ACR_FACE],
+            "acr_values_supported": [ACR_FACE_LIGHT, ACR_FACE_GENTLE_LIGHT, ACR_FACE],
             "prompt_values_supported": ["none", "login"],
             "claims_parameter_supported": False,
             "request_parameter_supported": False,

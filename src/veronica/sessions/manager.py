@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from veronica.errors import BadInputError, RateLimitedError
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.session import LivenessDecision, LivenessSession, Phase
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import FrameAnalysis
@@ -185,18 +185,20 @@ class SessionManager:
 
     # -- creation ------------------------------------------------------------------------
 
-    def light_for(self, requested: bool | None) -> bool:
-        """Whether a session runs the light challenge, given what the client asked."""
+    def light_for(self, requested: bool | None) -> LightMode:
+        """Which light a session shows, given what the client asked: the light
+        challenge, the gentle light for someone who opted out of it (under
+        ``optional``), or none (``off``)."""
         policy = self.config.light
         if policy == "off":
-            return False
+            return LightMode.NONE
         if requested is False:
             if policy == "required":
                 raise LightChallengeRequiredError(
                     "this service requires the light challenge; it cannot be turned off"
                 )
-            return False
-        return True
+            return LightMode.GENTLE
+        return LightMode.FLASH
 
     def create(self, request: NewSession, client_ip: str) -> SessionRecord:
         cfg = self.config
@@ -362,6 +364,7 @@ class SessionManager:
                 placed=placed,
                 progress=state.progress,
                 result=result,
+                acknowledged=state.acknowledged,
             )
             record.last_answer_at = self.clock()
             if not self.store.save(record):

@@ -108,6 +108,8 @@ class FrameState:
     placed: bool = False
     progress: float = 0.0
     result: SessionResult | None = None
+    acknowledged: int = 0
+    """Challenge steps whose response the server has seen (the page says "done")."""
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> FrameState:
@@ -122,6 +124,7 @@ class FrameState:
             placed=bool(data["placed"]),
             progress=float(data["progress"]),
             result=None if result is None else SessionResult.from_json(result),
+            acknowledged=int(data.get("acknowledged", 0)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -134,5 +137,6 @@ class FrameState:
             "hints": [h.value for h in self.hints],
             "placed": self.placed,
             "progress": round(self.progress, 3),
+            "acknowledged": self.acknowledged,
             "result": None if self.result is None else self.result.to_json(),
         }

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from veronica.liveness.policy import LightMode
 from veronica.liveness.positioning import Oval
 from veronica.liveness.state import Snapshot
 from veronica.sessions.state import FrameState, Purpose, SessionResult
@@ -65,7 +66,8 @@ class SessionRecord:
     oidc_request: str | None = None
     """The OpenID Connect authorization request this face login answers (then the
     result carries no result token: the relying site gets a code instead)."""
-    light: bool = True
+    light: LightMode = LightMode.FLASH
+    """The light this session shows (``LivenessPolicy.for_light``)."""
     last_t: float | None = None
     """Claimed capture time of the last frame (client clock, seconds)."""
     last_arrival: float | None = None
@@ -123,7 +125,7 @@ class SessionRecord:
             "return_to": self.return_to,
             "oidc_request": self.oidc_request,
             "nonce": self.nonce,
-            "light": self.light,
+            "light": self.light.value,
             "last_t": self.last_t,
             "last_arrival": self.last_arrival,
             "last_answer_at": self.last_answer_at,
@@ -155,7 +157,7 @@ class SessionRecord:
             return_to=data["return_to"],
             oidc_request=data.get("oidc_request"),
             nonce=data.get("nonce"),
-            light=bool(data["light"]),
+            light=_light_mode(data["light"]),
             last_t=data["last_t"],
             last_arrival=data["last_arrival"],
             last_answer_at=data["last_answer_at"],
@@ -410,3 +412,10 @@ class RedisSessionStore:
 
     def ping(self) -> bool:
         return self._state.ping()
+
+
+def _light_mode(value: object) -> LightMode:
+    """A stored record's light (records stored before the gentle light held a bool)."""
+    if isinstance(value, bool):
+        return LightMode.FLASH if value else LightMode.NONE
+    return LightMode(str(value))

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.errors import VeronicaError
-from veronica.liveness.types import RGB, Action
+from veronica.liveness.types import RGB, Action, srgb_to_linear
 from veronica.pipeline.detect import MeshDetector
 from veronica.simulation.background import room_background
 from veronica.simulation.camera import (
@@ -59,12 +59,15 @@ class Lighting:
     room_bgr: tuple[float, float, float] = (0.52, 0.55, 0.58)
     """Warm-white room light (BGR multiplier)."""
     screen_gain: float = 0.55
-    normal_page_rgb: RGB = (200, 200, 200)
-    """What a normal (light-themed) page emits when no colour is shown."""
+    normal_page_rgb: RGB = (229, 229, 229)
+    """What a normal (light-themed) page emits when no colour is shown (78 % of
+    white's light)."""
 
     def shading(self, light: RGB | None, scale: float = 1.0) -> Shading:
-        r, g, b = light if light is not None else self.normal_page_rgb
-        k = self.screen_gain * scale / 255.0
+        """A screen emits linear light: its sRGB values are decoded first (a
+        half-way grey gives a fifth of white's light, not half)."""
+        r, g, b = (srgb_to_linear(c) for c in (light or self.normal_page_rgb))
+        k = self.screen_gain * scale
         return Shading(ambient=self.room_bgr, diffuse=(k * b, k * g, k * r))
 
 

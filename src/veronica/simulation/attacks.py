@@ -38,6 +38,7 @@ from veronica.simulation.camera import (
     frame_rng,
 )
 from veronica.simulation.head import HeadModel, rotation_matrix
+from veronica.simulation.hostile import AskLog
 from veronica.simulation.motion import Behaviour, Performer, Pose
 from veronica.simulation.population import CameraChain, Conditions, draw_conditions
 from veronica.simulation.render import Shading, TexturedMesh, orient_towards_camera, render_mesh
@@ -236,7 +237,7 @@ class PlaneActor:
         render_mesh(canvas, self.camera, mesh, verts, self.lighting.shading(light))
 
 
-SCREEN = Lighting(room_bgr=(1.0, 1.0, 1.0), screen_gain=0.04, normal_page_rgb=(128, 128, 128))
+SCREEN = Lighting(room_bgr=(1.0, 1.0, 1.0), screen_gain=0.04, normal_page_rgb=(188, 188, 188))
 """A screen emits its own light: the page's colour only tints the glass faintly."""
 
 
@@ -486,6 +487,44 @@ def recording(
     return play
 
 
+class LiveRelay:
+    """A victim answering this very session through an attacker's relay: what our
+    page shows reaches the victim ``forward_s`` late (their screen shows it; their
+    camera films them), and their picture comes back ``back_s`` later to the
+    screen held before our camera. The victim follows the page's real states,
+    so a relay is never early, and sees a prompt stay until our server has seen
+    the (relayed) response. Call ``observe`` with each frame's page state, then
+    use the relay as a ``recording`` source; times never go back."""
+
+    def __init__(self, victim: Actor, forward_s: float, back_s: float) -> None:
+        self.victim = victim
+        self.forward_s = forward_s
+        self.back_s = back_s
+        self.log = AskLog()
+
+    def observe(self, t: float, action: Action | None, light: RGB | None) -> None:
+        self.log.record(t, action, light)
+
+    def __call__(self, t: float) -> NDArray[np.uint8]:
+        filmed_at = max(0.0, t - self.back_s)
+        action, light = self.log.at(filmed_at - self.forward_s)
+        return self.victim.frame(filmed_at, action, light)
+
+
+class RelayActor:
+    """A relay attack as our page sees it: the relay reads what the page shows
+    the moment it shows it, and ``filmed`` (our webcam filming the screen that
+    shows the relay) is what comes back."""
+
+    def __init__(self, relay: LiveRelay, filmed: Actor) -> None:
+        self.relay = relay
+        self.filmed = filmed
+
+    def frame(self, t: float, action: Action | None, light: RGB | None) -> NDArray[np.uint8]:
+        self.relay.observe(t, action, light)
+        return self.filmed.frame(t, action, light)
+
+
 def screen_actor(
     source: Callable[[float], NDArray[np.uint8]],
     seed: int,
@@ -693,7 +732,6 @@ def _realistic_actor(
             glasses=conditions.glasses,
         )
 
-    timeline = Timeline(script, positioning_s)
     if species == "genuine":
         return webcam(person(victim, seed))
     if species in ("print_still", "print_moving"):
@@ -712,16 +750,26 @@ def _realistic_actor(
     if species in ("screen_replay_late", "screen_replay_short", "screen_close"):
         low, high = (1.0, 2.5) if species == "screen_replay_late" else (0.3, 1.0)
         delay = float(rng.uniform(low, high))
-        # The victim filmed by their own webcam, relayed: their room, their camera.
-        filmed = GenuineActor(heads(victim), seed + 1, lighting=room)
-        relayed = CameraChain(filmed, draw_conditions(seed + 1).camera)
-        source = recording(relayed, timeline, delay)
+        forward = float(rng.uniform(0.3, 0.7)) * delay
+        # The victim, in their own room before their own webcam, answers this
+        # session's prompts and colours as the relay passes them on.
+        theirs = draw_conditions(seed + 1)
+        filmed = GenuineActor(
+            heads(victim),
+            seed + 1,
+            behaviour=theirs.behaviour,
+            lighting=theirs.lighting,
+            effects=theirs.camera.effects,
+            glasses=theirs.glasses,
+        )
+        relay = LiveRelay(CameraChain(filmed, theirs.camera), forward, delay - forward)
         if species == "screen_replay_late":
-            return webcam(screen_actor(source, seed, effects=effects))
+            return RelayActor(relay, webcam(screen_actor(relay, seed, effects=effects)))
         f = filmed.camera.focal_px / 500.0  # px per mm at the filmed face's distance
         face = (filmed.offset_mm[0] * f, filmed.offset_mm[1] * f)
         clean = species == "screen_close"
-        return webcam(screen_actor(source, seed, clean=clean, effects=effects, face_px=face))
+        screen = screen_actor(relay, seed, clean=clean, effects=effects, face_px=face)
+        return RelayActor(relay, webcam(screen))
     if species in ("frozen_frame", "frozen_frame_noisy"):
         still = CameraChain(person(victim, seed), cam).frame(0.0, None, None)
         sigma = float(rng.uniform(1.0, 3.0)) if species == "frozen_frame_noisy" else 0.0

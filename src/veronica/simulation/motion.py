@@ -3,7 +3,9 @@
 The actor only sees what the page shows at each frame (as a real user does);
 each change of the shown action starts an *episode* with its own random
 latency, amplitude and hold time, and the pose is the sum of all episodes'
-eased envelopes plus a small idle sway.
+eased envelopes plus a small idle sway. The page withdraws a prompt once the
+server has seen the response; a person who still sees it after doing what
+they meant to do tries harder: turns further, or blinks again.
 """
 
 from __future__ import annotations
@@ -36,6 +38,21 @@ class Behaviour:
     """Lid closure at the deepest point of a blink (1: shut; less: a partial blink)."""
     sway_deg: float = 2.0
     sway_mm: float = 3.0
+    notice_s: tuple[float, float] = (0.3, 0.6)
+    """How long after reaching their pose (or finishing a blink) a person takes to
+    notice that the prompt is still there: a glance at the page and a simple
+    reaction (~0.25 s)."""
+    push: tuple[float, float] = (1.2, 1.5)
+    """How much further a person goes on each further try (a turn, look-up or
+    approach 20–50 % larger than the last), up to ``furthest``."""
+    tries: int = 3
+    """Tries in all while a prompt stays (the first and two further ones)."""
+    furthest: tuple[float, float, float] = (40.0, 25.0, 250.0)
+    """The furthest turn (°), look-up (°) and approach (mm from the camera) a
+    further try goes to: beyond them a person at a laptop no longer sees the
+    screen that asks, and the face would leave the picture."""
+    retries: int = 2
+    """Further blinks while the blink prompt stays."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,14 @@ class _Episode:
     amplitude: float
     depth: float = 1.0
     """Blinks: lid closure at the deepest point."""
+    notice: float = 0.4
+    """Delay before a prompt that stays is noticed (``Behaviour.notice_s``)."""
+    push: float = 1.0
+    """Factor of each further try (``Behaviour.push``)."""
+    cap: float = 1.0
+    """The largest overall factor (``Behaviour.furthest`` over the first try)."""
+    pushes: list[float] = field(default_factory=list)
+    """When each further try began."""
     end: float | None = None
     """When the page stopped showing the action (None while it still does)."""
 
@@ -81,6 +106,8 @@ class Performer:
     behaviour: Behaviour = Behaviour()
     _episodes: list[_Episode] = field(default_factory=list)
     _shown: Action | None = None
+    _tries: int = 0
+    """Episodes started for the prompt shown now."""
     _rest: float = 0.0
     _sway: tuple[float, ...] = ()
 
@@ -118,12 +145,18 @@ class Performer:
 
     def _observe(self, t: float, action: Action | None) -> None:
         if action == self._shown:
+            if action is not None:
+                self._try_again(t, action)
             return
         if self._episodes and self._episodes[-1].end is None:
             self._episodes[-1].end = t
         self._shown = action
-        if action is None:
-            return
+        self._tries = 0
+        if action is not None:
+            self._start(t, action, retry=False)
+
+    def _start(self, t: float, action: Action, retry: bool) -> None:
+        self._tries += 1
         b = self.behaviour
         rng = np.random.default_rng([self.seed, 11, len(self._episodes)])
         latency = float(rng.uniform(*b.latency_s))
@@ -134,30 +167,73 @@ class Performer:
             Action.APPROACH: b.approach_distance_mm,
             Action.BLINK: b.blink_s,
         }[action]
+        depth = float(rng.uniform(*b.blink_depth))
+        notice = float(rng.uniform(*b.notice_s))
+        push = float(rng.uniform(*b.push))
+        size = float(rng.uniform(*amplitude))
+        turn_max, look_up_max, nearest = b.furthest
+        cap = 1.0
+        if action in (Action.TURN_LEFT, Action.TURN_RIGHT):
+            cap = max(1.0, turn_max / size)
+        elif action is Action.LOOK_UP:
+            cap = max(1.0, look_up_max / size)
+        elif action is Action.APPROACH:
+            # The level scales the way from rest to the target distance.
+            cap = max(1.0, (self._rest - nearest) / max(1.0, self._rest - size))
+        if retry:
+            # Already attending to the page: the second blink follows at once,
+            # and is more deliberate (at least as deep as the first).
+            latency, depth = 0.0, float(rng.uniform(depth, 1.0))
         self._episodes.append(
             _Episode(
                 action=action,
                 start=t + latency,
                 move=float(rng.uniform(*b.move_s)),
                 hold=float(rng.uniform(*b.hold_s)),
-                amplitude=float(rng.uniform(*amplitude)),
-                depth=float(rng.uniform(*b.blink_depth)),
+                amplitude=size,
+                depth=depth,
+                notice=notice,
+                push=push,
+                cap=cap,
             )
         )
+
+    def _try_again(self, t: float, action: Action) -> None:
+        """The prompt is still shown: after the first try (and a moment to notice),
+        go further, or blink again."""
+        ep = self._episodes[-1]
+        if action is Action.BLINK:
+            again = self._tries <= self.behaviour.retries
+            if again and t >= ep.start + ep.amplitude + ep.notice:
+                self._start(t, action, retry=True)
+            return
+        last = ep.pushes[-1] if ep.pushes else ep.start
+        more = len(ep.pushes) + 1 < self.behaviour.tries
+        if more and t >= last + ep.move + ep.notice:
+            ep.pushes.append(t)
 
     @staticmethod
     def _envelope(ep: _Episode, t: float) -> float:
         """0 → 1 (ease) → hold → 1 → 0 (ease); the return starts after the hold or
-        when the page stops asking, whichever is first."""
+        when the page stops asking, whichever is first. Each further try eases
+        on by ``push`` (up to ``cap`` in all) and holds again."""
         if t < ep.start:
             return 0.0
+
+        def level(x: float) -> float:
+            factor = 1.0
+            for at in ep.pushes:
+                factor *= 1.0 + (ep.push - 1.0) * smoothstep((x - at) / ep.move)
+            return smoothstep((x - ep.start) / ep.move) * min(factor, ep.cap)
+
         release = ep.start + ep.move + ep.hold
+        if ep.pushes:
+            release = max(release, ep.pushes[-1] + ep.move + ep.hold)
         if ep.end is not None:
             release = min(release, max(ep.end, ep.start + ep.move))
         if t < release:
-            return smoothstep((t - ep.start) / ep.move)
-        peak = smoothstep((release - ep.start) / ep.move)
-        return peak * (1.0 - smoothstep((t - release) / ep.move))
+            return level(t)
+        return level(release) * (1.0 - smoothstep((t - release) / ep.move))
 
     @staticmethod
     def _blink(ep: _Episode, t: float) -> float:

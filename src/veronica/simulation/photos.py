@@ -118,6 +118,16 @@ def _read_csv(path: Path) -> list[SourcePhoto]:
     )
 
 
+def read_identity_list(path: Path) -> set[str]:
+    """Identities listed in ``path``, one per line (``#`` starts a comment), normalised."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the identity list ({exc.strerror})") from exc
+    names = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return {normalise_identity(name) for name in names if name}
+
+
 def choose_split(photos: Iterable[SourcePhoto], split: Split) -> list[SourcePhoto]:
     if split is Split.ALL:
         return list(photos)

@@ -14,13 +14,17 @@ from typing import Any
 import numpy as np
 
 from veronica.liveness.challenges import plan_script
-from veronica.liveness.policy import LivenessPolicy
+from veronica.liveness.policy import LightMode, LivenessPolicy
 from veronica.liveness.types import RGB, Action, SessionScript
 
 
-def server_script(seed: int, light: bool = True) -> SessionScript:
-    """The script a server with this challenge seed plans, with the light challenge
-    or with the compensating script a session without it gets."""
+def server_script(seed: int, light: LightMode | bool = LightMode.FLASH) -> SessionScript:
+    """The script a server with this challenge seed plans for a session showing
+    ``light``. A bool is what a recorded video can answer: True the light
+    challenge, False no light at all (``LightMode.NONE``; a recording cannot
+    follow the opt-out's gentle light either)."""
+    if isinstance(light, bool):
+        light = LightMode.FLASH if light else LightMode.NONE
     return plan_script(LivenessPolicy().for_light(light).challenges, random.Random(seed))
 
 

@@ -32,6 +32,7 @@ from veronica.api.deps import (
 )
 from veronica.api.errors import unavailable_error
 from veronica.errors import ImageTooLargeError, TokenInvalidError, VeronicaError
+from veronica.liveness.policy import LightMode
 from veronica.oidc.provider import BROWSER_COOKIE
 from veronica.security.tokens import LEEWAY_S, verify_result_token
 from veronica.sessions import NewSession, Reason, SessionManager, SessionRecord
@@ -100,7 +101,8 @@ def session_body(session: SessionRecord, settings: Settings) -> dict[str, Any]:
         "csrf_token": session.csrf_token,
         "expires_at": _iso(session.expires_at),
         "purpose": session.purpose.value,
-        "light_challenge": session.light,
+        "light_challenge": session.light is LightMode.FLASH,
+        "light": session.light.value,
         "oval": {"cx": oval.cx, "cy": oval.cy, "rx": oval.rx, "ry": oval.ry},
         "state": session.state.to_json(),
         "stream_url": f"{base}/stream",

@@ -54,8 +54,17 @@ class ConsistencyLimits:
     face widths. A head moving fast at 25 fps moves ≤ 0.2 widths per frame; a
     cut to another video or another face jumps further."""
     max_size_change: float = 1.3
-    """Largest ratio of face widths between consecutive face frames. An approach
-    at 25 fps changes the width by a few % per frame."""
+    """Largest ratio of face widths between consecutive face frames, per
+    ``size_change_per_s`` of server time between them. An approach at 25 fps
+    changes the width by a few % per frame; a fast one (50 → 30 cm in 0.4 s)
+    by up to ×1.27 in 0.125 s."""
+    size_change_per_s: float = 0.1
+    """The time ``max_size_change`` is allowed per: frames further apart may
+    change more (×1.3 per 0.1 s), up to ``max_size_steps`` times that much
+    (a dropped frame at 8 fps during an approach gave ×1.48 in 0.25 s)."""
+    max_size_steps: float = 2.0
+    """At most ×1.3² between any two face frames, however far apart (a longer
+    gap fails ``timing`` anyway)."""
     min_fps: float = 5.0
     max_fps: float = 60.0
     """Plausible capture rates (median frame interval). Outside them the stream
@@ -135,6 +144,7 @@ class ConsistencySignal:
         self._faceless_run = 0
         self._max_faceless_run = 0
         self._last_box: Box | None = None
+        self._last_box_t: float | None = None
         self._max_jump = 0.0
         self._max_size_change = 1.0
         self._last_t: float | None = None
@@ -157,7 +167,7 @@ class ConsistencySignal:
             return
         grey: NDArray[np.uint8] = np.asarray(cv2.cvtColor(frame.bgr, cv2.COLOR_BGR2GRAY))
         self._update_frozen(grey, face.box)
-        self._update_track(face.box)
+        self._update_track(face.box, frame.t)
         self._prev = FaceCrop.around(grey, face.box, self.limits.keep_margin)
 
     def _update_presence(self, present: bool) -> None:
@@ -198,16 +208,21 @@ class ConsistencySignal:
         if diff < self.limits.frozen_diff_grey:
             self._frozen_pairs += 1
 
-    def _update_track(self, box: Box) -> None:
-        last = self._last_box
-        self._last_box = box
+    def _update_track(self, box: Box, t: float) -> None:
+        last, last_t = self._last_box, self._last_box_t
+        self._last_box, self._last_box_t = box, t
         if last is None or last.width <= 0 or box.width <= 0:
             return
         (cx0, cy0), (cx1, cy1) = last.center, box.center
         jump = math.hypot(cx1 - cx0, cy1 - cy0) / last.width
         self._max_jump = max(self._max_jump, jump)
         ratio = max(box.width / last.width, last.width / box.width)
-        self._max_size_change = max(self._max_size_change, ratio)
+        # The change per allowed time step (server time), so that a dropped frame
+        # during an approach is judged like two frames.
+        lim = self.limits
+        dt = t - last_t if last_t is not None else 0.0
+        steps = min(max(1.0, dt / lim.size_change_per_s), lim.max_size_steps)
+        self._max_size_change = max(self._max_size_change, ratio ** (1.0 / steps))
 
     def snapshot(self) -> Snapshot:
         prev = self._prev
@@ -224,6 +239,7 @@ class ConsistencySignal:
             "faceless_run": self._faceless_run,
             "max_faceless_run": self._max_faceless_run,
             "last_box": None if box is None else [box.x0, box.y0, box.x1, box.y1],
+            "last_box_t": self._last_box_t,
             "max_jump": self._max_jump,
             "max_size_change": self._max_size_change,
             "last_t": self._last_t,
@@ -252,6 +268,7 @@ class ConsistencySignal:
         self._max_faceless_run = int(data["max_faceless_run"])
         box = data["last_box"]
         self._last_box = None if box is None else Box(*(float(v) for v in box))
+        self._last_box_t = optional_float(data["last_box_t"])
         self._max_jump = float(data["max_jump"])
         self._max_size_change = float(data["max_size_change"])
         self._last_t = optional_float(data["last_t"])
@@ -306,7 +323,10 @@ class ConsistencySignal:
         lim = self.limits
         jump_ok = self._max_jump <= lim.max_center_jump
         size_ok = self._max_size_change <= lim.max_size_change
-        detail = f"max size change ×{self._max_size_change:.2f} (limit ×{lim.max_size_change})"
+        detail = (
+            f"max size change ×{self._max_size_change:.2f} per {lim.size_change_per_s} s "
+            f"(limit ×{lim.max_size_change})"
+        )
         return Check("face_track", self._max_jump, lim.max_center_jump, jump_ok and size_ok, detail)
 
     def _timing_check(self) -> Check:

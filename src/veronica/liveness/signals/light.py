@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from veronica.liveness.state import Snapshot, optional_float
-from veronica.liveness.types import RGB, Check, FrameInput
+from veronica.liveness.types import RGB, Check, FrameInput, srgb_to_linear
 from veronica.pipeline.types import FaceLandmarks
 
 SKIN_POINTS = (50, 280, 151)
@@ -68,8 +68,10 @@ def chroma(b: float, g: float, r: float) -> tuple[float, float]:
 
 
 def rgb_chroma(rgb: RGB) -> tuple[float, float]:
-    red, green, blue = rgb
-    return chroma(float(blue), float(green), float(red))
+    """Chromaticity of the light a page colour emits (linear light, as the
+    skin reflects it; the same as the sRGB values' for the flash palette)."""
+    red, green, blue = (255.0 * srgb_to_linear(c) for c in rgb)
+    return chroma(blue, green, red)
 
 
 def skin_colour(

@@ -42,6 +42,8 @@ const MAX_NETWORK_FAILURES = 3;
  * @property {string[]} hints
  * @property {boolean} placed
  * @property {number} progress 0–1
+ * @property {number} [acknowledged] challenge steps whose response the server has
+ *   seen so far; the step due now is withdrawn (`action` null) once seen
  * @property {Result | null} result
  */
 
@@ -51,6 +53,9 @@ const MAX_NETWORK_FAILURES = 3;
  * @property {string} csrf_token
  * @property {string} expires_at
  * @property {'login' | 'enroll'} purpose
+ * @property {boolean} light_challenge the flashing light challenge runs (`light` is 'flash')
+ * @property {'flash' | 'gentle' | 'none'} light the light this session shows: the
+ *   flashing colours, the gentle tints of someone who opted out, or none (policy `off`)
  * @property {Oval} oval
  * @property {State} state
  * @property {string} stream_url
@@ -62,9 +67,11 @@ const MAX_NETWORK_FAILURES = 3;
  * @typedef {object} SessionRequest
  * @property {string | null} [username] 1:1 verification; none → 1:N
  * @property {string | null} [enrollmentToken] enroll through a link
- * @property {boolean} light false: the person opted out of the colour challenge
- *   (only offered when the service's light policy is `optional`)
+ * @property {boolean} light false: the person opted out of the flashing colours
+ *   and gets the gentle light instead (only offered when the service's light
+ *   policy is `optional`)
  * @property {string | null} [returnTo] where the relying site wants the person back
+ * @property {string | null} [oidcRequest] the OpenID Connect authorization request it answers
  */
 
 /**

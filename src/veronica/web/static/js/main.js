@@ -6,7 +6,9 @@
  *
  * `<body data-state>` mirrors it for styling and end-to-end tests, with
  * `decided` reported as the result itself (`signed_in`, `enrolled`,
- * `refused`) and `data-reason` carrying the reason or error code.
+ * `refused`) and `data-reason` carrying the reason or error code; during a
+ * session `data-light-mode` is its light (`flash`, `gentle`, `none`) and
+ * `data-acknowledged` the number of challenge steps the server has seen.
  * The result page verifies the token this tab received and shows who it names.
  * @module main
  */
@@ -118,6 +120,12 @@ class CaptureFlow {
     this.flashWarning = byTestId('flash-warning');
     /** The service's light policy; until it is known, no opt-out is offered. */
     this.lightPolicy = 'required';
+    /** The session shows the gentle light (the person opted out of flashing). */
+    this.gentleLight = false;
+    /** Challenge steps the server said it has seen (`State.acknowledged`). */
+    this.acknowledged = 0;
+    /** "Good." stays up from a step's acknowledgement until the next prompt or colour. */
+    this.stepDone = false;
     this.switchButton = /** @type {HTMLButtonElement} */ (byTestId('camera-switch'));
     this.retryButton = /** @type {HTMLButtonElement} */ (byTestId('retry-button'));
     this.backButton = /** @type {HTMLButtonElement} */ (byTestId('back-button'));
@@ -247,6 +255,7 @@ class CaptureFlow {
     const stale = () => attempt !== this.attempt;
     this.status.clear();
     this.ui.reset();
+    mark('lightMode', null);
     this.go('camera');
     this.status.instruct(this.t('status.camera'), { now: true });
     try {
@@ -267,6 +276,11 @@ class CaptureFlow {
       });
       if (stale()) return;
       this.sessionId = session.session_id;
+      this.gentleLight = session.light === 'gentle';
+      this.acknowledged = 0;
+      this.stepDone = false;
+      mark('lightMode', session.light ?? null);
+      this.ui.setGentle(this.gentleLight);
       this.ui.setOval(session.oval);
       const connection = new SessionConnection(session, {
         onState: (state) => this.onState(state),
@@ -345,10 +359,20 @@ class CaptureFlow {
       // Camera changes mid-challenge would break the checks.
       this.switchButton.hidden = true;
     }
+    // A step the server has seen is withdrawn: say so, so a person who barely
+    // moved knows the difference between "done" and "do more". The words stay
+    // until the next prompt (each state would otherwise replace them at once).
+    const seen = state.acknowledged ?? this.acknowledged;
+    const done = seen > this.acknowledged;
+    this.acknowledged = seen;
+    if (done) this.stepDone = true;
+    else if (state.action || state.light) this.stepDone = false;
+    mark('acknowledged', String(seen));
     let text = this.t('status.challenge');
-    if (state.light) text = this.t('status.light');
+    if (state.light) text = this.t(this.gentleLight ? 'status.gentle_light' : 'status.light');
     else if (state.action) text = this.message('action', state.action, 'status.challenge');
-    this.status.instruct(text, { now: entering || Boolean(state.action) });
+    else if (this.stepDone) text = this.t('status.step_done');
+    this.status.instruct(text, { now: entering || Boolean(state.action) || done });
     const [first] = state.hints ?? [];
     this.status.hint(first ? this.message('hint', first, 'status.challenge') : '');
   }
@@ -463,6 +487,7 @@ class CaptureFlow {
     mark('placed', null);
     mark('action', null);
     mark('hint', null);
+    mark('acknowledged', null);
   }
 }
 

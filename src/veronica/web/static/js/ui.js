@@ -95,6 +95,8 @@ export class CaptureUi {
     this.light = null;
     /** @type {string | null} */
     this.action = null;
+    /** The gentle light: the overlay fades in and out instead of cutting. */
+    this.gentle = false;
     const redraw = () => this.draw();
     new ResizeObserver(redraw).observe(stage);
     window.addEventListener('resize', redraw);
@@ -109,6 +111,16 @@ export class CaptureUi {
    */
   setVideoSize(width, height) {
     if (width > 0 && height > 0) this.stage.style.setProperty('--aspect', String(width / height));
+  }
+
+  /**
+   * The gentle light (someone who opted out of flashing): the overlay stays in
+   * the page and fades in and out (`app.css`, `data-on`) instead of appearing.
+   * @param {boolean} gentle
+   */
+  setGentle(gentle) {
+    this.gentle = gentle;
+    this.overlay.classList.toggle('gentle', gentle);
   }
 
   /** @param {Oval | null} oval */
@@ -130,6 +142,7 @@ export class CaptureUi {
   }
 
   reset() {
+    this.setGentle(false);
     this.oval = null;
     this.placed = false;
     this.light = null;
@@ -165,7 +178,10 @@ export class CaptureUi {
 
   #drawLight() {
     const on = this.light !== null && this.oval !== null;
-    this.overlay.hidden = !on;
+    // The gentle light fades the overlay (its last tint) out rather than hiding
+    // it: `data-on` drives the opacity transition in app.css.
+    this.overlay.hidden = !on && !this.gentle;
+    this.overlay.dataset.on = String(on);
     if (!on) {
       delete document.body.dataset.light;
       return;
