@@ -9,6 +9,7 @@ texture coordinate (``cv2.remap``) and the Gouraud-interpolated shading. About
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -86,12 +87,10 @@ def render_mesh(
     height, width = canvas.shape[:2]
     covered = np.zeros((height, width), dtype=bool)
     pts = camera.project(verts_cam, shift_px)
-    used = np.unique(mesh.triangles)
-    x0, y0 = np.floor(pts[used].min(axis=0)).astype(int)
-    x1, y1 = np.ceil(pts[used].max(axis=0)).astype(int) + 1
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
-    if x1 <= x0 or y1 <= y0:
+    box = _bounds(pts, mesh.triangles, width, height)
+    if box is None:
         return covered
+    x0, y0, x1, y1 = box
     local = pts - (x0, y0)
     if _is_planar(verts_cam):
         inside = _draw_plane(canvas, mesh, verts_cam, local, shading, (x0, y0, x1, y1))
@@ -103,19 +102,101 @@ def render_mesh(
         [mesh.uv.astype(np.float64), _vertex_shade(mesh, verts_cam, shading)], axis=1
     )
     plane = _attribute_planes(local, mesh.triangles, attributes)
-    coeffs = np.take(plane, np.maximum(ids, 0), axis=0)  # (h, w, 3, 5)
-    yy, xx = np.mgrid[0 : y1 - y0, 0 : x1 - x0].astype(np.float32)
-    values = xx[:, :, None] * coeffs[:, :, 0] + yy[:, :, None] * coeffs[:, :, 1] + coeffs[:, :, 2]
-    map_x = np.where(inside, values[:, :, 0], -1.0).astype(np.float32)
-    map_y = np.where(inside, values[:, :, 1], -1.0).astype(np.float32)
-    sampled = cv2.remap(
-        mesh.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-    )
-    lit = sampled * values[:, :, 2:5]
-    region = canvas[y0:y1, x0:x1]
-    region[inside] = lit[inside]
+    # Only the covered pixels: the same per-pixel float32 arithmetic (and the
+    # same bilinear lookups) as over the whole box, at a fraction of the
+    # memory traffic.
+    rows, cols = np.nonzero(inside)
+    coeffs = plane[ids[rows, cols]]  # (n, 3, 5)
+    xx = cols.astype(np.float32)[:, None]
+    yy = rows.astype(np.float32)[:, None]
+    values = xx * coeffs[:, 0] + yy * coeffs[:, 1] + coeffs[:, 2]
+    if len(values):
+        sampled = _remap_points(mesh.texture, values[:, 0], values[:, 1])
+        region = canvas[y0:y1, x0:x1]
+        region[rows, cols] = sampled * values[:, 2:5]
     covered[y0:y1, x0:x1] = inside
     return covered
+
+
+NEUTRAL = Shading(ambient=(1.0, 1.0, 1.0), diffuse=(0.0, 0.0, 0.0))
+"""Light that leaves a texture as it is."""
+
+
+def render_mask(
+    shape: tuple[int, int],
+    camera: Camera,
+    mesh: TexturedMesh,
+    mask: NDArray[np.float32],
+    verts_cam: NDArray[np.float64],
+    shift_px: tuple[float, float] = (0.0, 0.0),
+) -> NDArray[np.float32]:
+    """``mask``, a one-channel texture aligned with ``mesh.texture``, as
+    ``render_mesh`` draws it under neutral light (ambient 1, no diffuse) on a
+    black canvas of ``shape``: zero off the surface. The same values as
+    rendering a three-channel copy of it, at a third of the warp (a flat
+    surface's mask is warped alone; OpenCV interpolates channels separately)."""
+    height, width = shape
+    out = np.zeros(shape, dtype=np.float32)
+    pts = camera.project(verts_cam, shift_px)
+    box = _bounds(pts, mesh.triangles, width, height)
+    if box is None:
+        return out
+    if not _is_planar(verts_cam):
+        canvas = np.zeros((height, width, 3), dtype=np.float32)
+        textured = TexturedMesh(
+            mesh.vertices, mesh.uv, mesh.triangles, np.repeat(mask[:, :, None], 3, axis=2)
+        )
+        render_mesh(canvas, camera, textured, verts_cam, NEUTRAL, shift_px)
+        out[:] = canvas[:, :, 0]
+        return out
+    x0, y0, x1, y1 = box
+    # Neutral light's shade is exactly 1 (1 + 0·n·l), so the warped mask is
+    # drawn unchanged.
+    warped, inside = _warp_plane(mask, mesh.uv, pts - (x0, y0), box)
+    copy_where(warped, inside, out[y0:y1, x0:x1])
+    return out
+
+
+def _bounds(
+    pts: NDArray[np.float64], triangles: NDArray[np.int32], width: int, height: int
+) -> tuple[int, int, int, int] | None:
+    """The image box (x0, y0, x1, y1) around the projected points the triangles
+    use, clipped to the image; None if it is empty."""
+    used = np.unique(triangles)
+    x0, y0 = np.floor(pts[used].min(axis=0)).astype(int)
+    x1, y1 = np.ceil(pts[used].max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+REMAP_ROW = 4096
+"""Points per row of a point-list remap (OpenCV wants fewer than 32767 columns)."""
+
+
+def _remap_points(
+    texture: NDArray[np.float32], map_x: NDArray[np.float32], map_y: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """Bilinear samples of ``texture`` at n points, (n, channels): ``cv2.remap``
+    on the point list folded into rows (each output pixel depends only on its
+    own map entry, so the layout does not change the values)."""
+    n = len(map_x)
+    rows = -(-n // REMAP_ROW)
+    size = rows * REMAP_ROW if rows > 1 else n
+    xs = np.zeros(size, dtype=np.float32)
+    ys = np.zeros(size, dtype=np.float32)
+    xs[:n], ys[:n] = map_x, map_y
+    shape = (rows, size // rows)
+    sampled = cv2.remap(
+        texture,
+        xs.reshape(shape),
+        ys.reshape(shape),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    out = np.asarray(sampled, dtype=np.float32).reshape(size, -1)[:n]
+    return out
 
 
 PLANAR_TOLERANCE_MM = 1e-3
@@ -141,24 +222,62 @@ def _draw_plane(
     for a screen filling the frame). Shading is the mean of the vertices' (a
     flat surface has one normal; the view direction barely changes across it)."""
     x0, y0, x1, y1 = region
-    uv = mesh.uv.astype(np.float64)
+    warped, inside = _warp_plane(mesh.texture, mesh.uv, local, region)
+    shade = _vertex_shade(mesh, verts_cam, shading).mean(axis=0).astype(np.float32)
+    # A diagonal colour transform is the per-channel product (the zero terms add
+    # exact zeros) without NumPy's slow broadcast over a length-3 axis.
+    lit = np.asarray(cv2.transform(warped, np.diag(shade).astype(np.float32)), dtype=np.float32)
+    copy_where(lit, inside, canvas[y0:y1, x0:x1])
+    return inside > 0
+
+
+def _warp_plane(
+    texture: NDArray[np.float32],
+    uv: NDArray[np.float32],
+    local: NDArray[np.float64],
+    region: tuple[int, int, int, int],
+) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+    """``texture`` warped by the plane's homography into ``region`` (bilinear),
+    and the mask (0/1) of the region's pixels the plane covers."""
+    x0, y0, x1, y1 = region
+    uv64 = uv.astype(np.float64)
     corners = [
-        int(np.argmin(uv[:, 0] + uv[:, 1])),
-        int(np.argmax(uv[:, 0] - uv[:, 1])),
-        int(np.argmax(uv[:, 0] + uv[:, 1])),
-        int(np.argmin(uv[:, 0] - uv[:, 1])),
+        int(np.argmin(uv64[:, 0] + uv64[:, 1])),
+        int(np.argmax(uv64[:, 0] - uv64[:, 1])),
+        int(np.argmax(uv64[:, 0] + uv64[:, 1])),
+        int(np.argmin(uv64[:, 0] - uv64[:, 1])),
     ]
     homography = cv2.getPerspectiveTransform(
-        uv[corners].astype(np.float32), local[corners].astype(np.float32)
+        uv64[corners].astype(np.float32), local[corners].astype(np.float32)
     )
     size = (x1 - x0, y1 - y0)
-    warped = cv2.warpPerspective(mesh.texture, homography, size, flags=cv2.INTER_LINEAR)
-    ones = np.ones(mesh.texture.shape[:2], dtype=np.uint8)
-    inside = cv2.warpPerspective(ones, homography, size, flags=cv2.INTER_NEAREST) > 0
-    shade = _vertex_shade(mesh, verts_cam, shading).mean(axis=0).astype(np.float32)
-    region_px = canvas[y0:y1, x0:x1]
-    region_px[inside] = warped[inside] * shade
-    return inside
+    warped = np.asarray(
+        cv2.warpPerspective(texture, homography, size, flags=cv2.INTER_LINEAR), dtype=np.float32
+    )
+    ones = _ones((texture.shape[0], texture.shape[1]))
+    inside = np.asarray(
+        cv2.warpPerspective(ones, homography, size, flags=cv2.INTER_NEAREST), dtype=np.uint8
+    )
+    return warped, inside
+
+
+def copy_where(
+    source: NDArray[np.float32], mask: NDArray[np.uint8], target: NDArray[np.float32]
+) -> None:
+    """``target[mask > 0] = source[mask > 0]`` in place (``target`` may be a view):
+    OpenCV's masked copy, several times faster than boolean indexing or
+    ``np.copyto(where=...)`` on a frame-sized float image."""
+    out = cv2.copyTo(source, mask, dst=target)
+    if out is not target:  # pragma: no cover - only if OpenCV had to reallocate
+        target[...] = out
+
+
+@functools.lru_cache(maxsize=8)
+def _ones(shape: tuple[int, int]) -> NDArray[np.uint8]:
+    """A read-only texture-sized mask of ones (warped to find a plane's pixels)."""
+    ones = np.ones(shape, dtype=np.uint8)
+    ones.flags.writeable = False
+    return ones
 
 
 def _triangle_ids(
