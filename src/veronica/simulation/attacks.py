@@ -499,10 +499,19 @@ def recording(
     """Playback of ``actor`` following ``timeline``, ``delay_s`` late: the frame the
     replayed session showed at ``t - delay_s`` (its first frame before that)."""
 
+    last: list[tuple[float, NDArray[np.uint8]]] = []
+
     def play(t: float) -> NDArray[np.uint8]:
         local = max(0.0, t - delay_s)
+        # Until the delay has passed every call shows the first frame: render it
+        # once (asked again for the same instant, an actor returns the same
+        # picture and its state does not move).
+        if last and last[0][0] == local:
+            return last[0][1]
         action, light = timeline.at(local)
-        return actor.frame(local, action, light)
+        frame = actor.frame(local, action, light)
+        last[:] = [(local, frame)]
+        return frame
 
     return play
 
