@@ -371,10 +371,10 @@ class CutoutActor:
         rotation = rotation_matrix(pose.yaw, pose.pitch, pose.roll)
         verts = (self.card.vertices * scale) @ rotation.T + position
         paper = canvas.copy()
-        render_mesh(paper, self.camera, self.card, verts, self.lighting.shading(light), (dx, dy))
-        holes = render_mask(
-            (canvas.shape[0], canvas.shape[1]), self.camera, self.card, self.holes, verts, (dx, dy)
-        )
+        shading = self.lighting.shading(light)
+        covered = render_mesh(paper, self.camera, self.card, verts, shading, (dx, dy))
+        shape = (canvas.shape[0], canvas.shape[1])
+        holes = render_mask(shape, self.camera, self.card, self.holes, verts, (dx, dy), covered)
         # The attacker's own face shows through the holes.
         copy_where(canvas, (holes > 0.5).astype(np.uint8), paper)
         gain = exposure_gain(self.effects, t, self.exposure_phase)

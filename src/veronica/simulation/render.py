@@ -151,12 +151,16 @@ def render_mask(
     mask: NDArray[np.float32],
     verts_cam: NDArray[np.float64],
     shift_px: tuple[float, float] = (0.0, 0.0),
+    covered: NDArray[np.bool_] | None = None,
 ) -> NDArray[np.float32]:
     """``mask``, a one-channel texture aligned with ``mesh.texture``, as
     ``render_mesh`` draws it under neutral light (ambient 1, no diffuse) on a
     black canvas of ``shape``: zero off the surface. The same values as
     rendering a three-channel copy of it, at a third of the warp (a flat
-    surface's mask is warped alone; OpenCV interpolates channels separately)."""
+    surface's mask is warped alone; OpenCV interpolates channels separately).
+    ``covered``: what ``render_mesh`` returned for this mesh at these vertices
+    and shift, if it was just drawn (a flat surface's coverage is then not
+    warped again)."""
     height, width = shape
     out = np.zeros(shape, dtype=np.float32)
     pts = camera.project(verts_cam, shift_px)
@@ -174,7 +178,8 @@ def render_mask(
     x0, y0, x1, y1 = box
     # Neutral light's shade is exactly 1 (1 + 0·n·l), so the warped mask is
     # drawn unchanged.
-    warped, inside = _warp_plane(mask, mesh.uv, pts - (x0, y0), box)
+    known = None if covered is None else covered[y0:y1, x0:x1].view(np.uint8)
+    warped, inside = _warp_plane(mask, mesh.uv, pts - (x0, y0), box, known)
     copy_where(warped, inside, out[y0:y1, x0:x1])
     return out
 
@@ -230,9 +235,11 @@ def _warp_plane(
     uv: NDArray[np.float32],
     local: NDArray[np.float64],
     region: tuple[int, int, int, int],
+    inside: NDArray[np.uint8] | None = None,
 ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
     """``texture`` warped by the plane's homography into ``region`` (bilinear),
-    and the mask (0/1) of the region's pixels the plane covers."""
+    and the mask (0/1) of the region's pixels the plane covers (``inside``,
+    if the caller already has it)."""
     x0, y0, x1, y1 = region
     uv64 = uv.astype(np.float64)
     corners = [
@@ -248,10 +255,11 @@ def _warp_plane(
     warped = np.asarray(
         cv2.warpPerspective(texture, homography, size, flags=cv2.INTER_LINEAR), dtype=np.float32
     )
-    ones = _ones((texture.shape[0], texture.shape[1]))
-    inside = np.asarray(
-        cv2.warpPerspective(ones, homography, size, flags=cv2.INTER_NEAREST), dtype=np.uint8
-    )
+    if inside is None:
+        ones = _ones((texture.shape[0], texture.shape[1]))
+        inside = np.asarray(
+            cv2.warpPerspective(ones, homography, size, flags=cv2.INTER_NEAREST), dtype=np.uint8
+        )
     return warped, inside
 
 
