@@ -269,8 +269,13 @@ def copy_where(
     """``target[mask > 0] = source[mask > 0]`` in place (``target`` may be a view):
     OpenCV's masked copy, several times faster than boolean indexing or
     ``np.copyto(where=...)`` on a frame-sized float image."""
+    if source.dtype != target.dtype or source.shape != target.shape:
+        # OpenCV would allocate a new, zeroed target: take NumPy's slow path.
+        where = mask.astype(bool)
+        np.copyto(target, source, where=where[:, :, None] if target.ndim == 3 else where)
+        return
     out = cv2.copyTo(source, mask, dst=target)
-    if out is not target:  # pragma: no cover - only if OpenCV had to reallocate
+    if out is not target:  # pragma: no cover - OpenCV copied a view it could not wrap
         target[...] = out
 
 
