@@ -156,8 +156,8 @@ def render_mask(
     """``mask``, a one-channel texture aligned with ``mesh.texture``, as
     ``render_mesh`` draws it under neutral light (ambient 1, no diffuse) on a
     black canvas of ``shape``: zero off the surface. The same values as
-    rendering a three-channel copy of it, at a third of the warp (a flat
-    surface's mask is warped alone; OpenCV interpolates channels separately).
+    rendering a three-channel copy of it (OpenCV interpolates each channel on
+    its own), with a one-channel warp for a flat surface.
     ``covered``: what ``render_mesh`` returned for this mesh at these vertices
     and shift, if it was just drawn (a flat surface's coverage is then not
     warped again)."""
