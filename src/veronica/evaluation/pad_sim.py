@@ -269,9 +269,15 @@ _worker: _Worker | None = None
 """The engine of a suite worker process (set once by its initializer)."""
 
 
+HEAD_CACHE_SIZE = 256
+"""Head models a suite worker keeps: a calibration or report pool of ~150
+photos fits (about 1 MB each for LFW's 250×250 photos), so each head is meshed
+once per worker instead of again whenever its photo comes back."""
+
+
 def _worker_init(config: EngineConfig, policy: LivenessPolicy, options: SuiteOptions) -> None:
     global _worker
-    _worker = _Worker(FaceEngine.load(config), policy, options, HeadCache())
+    _worker = _Worker(FaceEngine.load(config), policy, options, HeadCache(HEAD_CACHE_SIZE))
 
 
 def _worker_close() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -41,7 +41,13 @@ from veronica.simulation.head import HeadModel, rotation_matrix
 from veronica.simulation.hostile import AskLog
 from veronica.simulation.motion import Behaviour, Performer, Pose
 from veronica.simulation.population import CameraChain, Conditions, draw_conditions
-from veronica.simulation.render import Shading, TexturedMesh, orient_towards_camera, render_mesh
+from veronica.simulation.render import (
+    TexturedMesh,
+    copy_where,
+    orient_towards_camera,
+    render_mask,
+    render_mesh,
+)
 from veronica.simulation.scripts import Timeline, random_script
 
 BASELINE_SPECIES: tuple[str, ...] = (
@@ -332,7 +338,7 @@ class CutoutActor:
         texture = np.asarray(
             cv2.copyMakeBorder(texture, pad, pad, pad, pad, cv2.BORDER_REPLICATE), dtype=np.float32
         )
-        holes = np.zeros(texture.shape, dtype=np.float32)
+        holes = np.zeros(texture.shape[:2], dtype=np.float32)
         uv = head.mesh.uv.astype(np.float64) + pad
         for upper, lower in ((159, 145), (386, 374)):
             outer, inner = (33, 133) if upper == 159 else (263, 362)
@@ -341,12 +347,13 @@ class CutoutActor:
             half_h = max(1.8 * float(np.linalg.norm(uv[upper] - uv[lower])), 0.45 * half_w)
             c = (round(float(centre[0])), round(float(centre[1])))
             axes = (round(half_w), round(half_h))
-            cv2.ellipse(holes, c, axes, 0, 0, 360, (1.0, 1.0, 1.0), -1)
+            cv2.ellipse(holes, c, axes, 0, 0, 360, (1.0,), -1)
         th, tw = texture.shape[:2]
         scale = head.mm_per_px
         origin = (head.centre_px[0] + pad, head.centre_px[1] + pad)
         self.card = grid_mesh(texture, (tw * scale, th * scale), origin, cells=(24, 24))
-        self.mask = TexturedMesh(self.card.vertices, self.card.uv, self.card.triangles, holes)
+        self.holes = holes
+        """Where the eye holes are, on the card's texture (1 inside)."""
         self.background = room_background(rng, camera.width, camera.height)
         self.noise = NoiseBank(rng, effects.noise_sigma, (camera.height, camera.width))
         self.exposure_phase = float(rng.uniform(0.0, 2.0 * math.pi))
@@ -365,13 +372,14 @@ class CutoutActor:
         rotation = rotation_matrix(pose.yaw, pose.pitch, pose.roll)
         verts = (self.card.vertices * scale) @ rotation.T + position
         paper = canvas.copy()
-        render_mesh(paper, self.camera, self.card, verts, self.lighting.shading(light), (dx, dy))
-        holes = np.zeros_like(canvas)
-        plain = Shading(ambient=(1.0, 1.0, 1.0), diffuse=(0.0, 0.0, 0.0))
-        render_mesh(holes, self.camera, self.mask, verts, plain, (dx, dy))
-        out = np.where(holes[:, :, :1] > 0.5, canvas, paper).astype(np.float32)
+        shading = self.lighting.shading(light)
+        covered = render_mesh(paper, self.camera, self.card, verts, shading, (dx, dy))
+        shape = (canvas.shape[0], canvas.shape[1])
+        holes = render_mask(shape, self.camera, self.card, self.holes, verts, (dx, dy), covered)
+        # The attacker's own face shows through the holes.
+        copy_where(canvas, (holes > 0.5).astype(np.uint8), paper)
         gain = exposure_gain(self.effects, t, self.exposure_phase)
-        return finish_frame(out, self.effects, self.noise, rng, gain)
+        return finish_frame(paper, self.effects, self.noise, rng, gain)
 
 
 @dataclass(frozen=True)
@@ -441,18 +449,25 @@ class ScreenSurface:
         k = 2.0 * math.pi / look.moire_period_px
         c, s = math.cos(look.moire_angle), math.sin(look.moire_angle)
         beat = np.cos(k * (c * xx + s * yy)) * np.cos(0.93 * k * (c * xx - s * yy))
-        self.moire = (1.0 + look.moire_depth * beat)[:, :, None].astype(np.float32)
+        # Moiré and glare are stored per channel (the same value three times):
+        # NumPy multiplies same-shaped arrays ~10× faster than it broadcasts
+        # over a length-1 channel axis.
+        moire = (1.0 + look.moire_depth * beat)[:, :, None].astype(np.float32)
+        self.moire = np.repeat(moire, 3, axis=2)
         gx, gy = look.glare_xy[0] * w, look.glare_xy[1] * h
         glare = np.exp(-(((xx - gx) / (0.18 * w)) ** 2 + ((yy - gy) / (0.1 * h)) ** 2))
-        self.glare = (look.glare_strength * glare)[:, :, None].astype(np.float32)
+        self.glare = np.repeat((look.glare_strength * glare)[:, :, None].astype(np.float32), 3, 2)
         scale = look.width_mm / 640.0
         self.size_mm = (w * scale, h * scale)
         self.origin = (w / 2.0, h / 2.0)
         self.rows = yy[:, :1, None] / h
+        levels = np.arange(256, dtype=np.float64) / 255.0
+        self.lut = np.round(255.0 * levels**look.gamma).astype(np.uint8)
+        self._grid: TexturedMesh | None = None
+        """The screen's grid (its geometry never changes; only the picture does)."""
 
     def __call__(self, t: float) -> TexturedMesh:
-        levels = np.arange(256, dtype=np.float64) / 255.0
-        lut = np.round(255.0 * levels**self.look.gamma).astype(np.uint8)
+        lut = self.lut
         picture = self.source(t)
         if self.zoom < 1.0:
             h, w = picture.shape[:2]
@@ -465,12 +480,18 @@ class ScreenSurface:
         shown = cv2.LUT(picture, lut)
         b = self.BEZEL_PX
         framed = cv2.copyMakeBorder(shown, b, b, b, b, cv2.BORDER_CONSTANT, value=(12, 12, 14))
-        texture = framed.astype(np.float32) * self.moire + self.glare
+        texture = framed.astype(np.float32)
+        texture *= self.moire
+        texture += self.glare
         if self.look.refresh_depth > 0.0:
             # The band drifts down the picture at the beat of 60 Hz and the camera.
             band = 1.0 + self.look.refresh_depth * np.sin(2.0 * math.pi * (self.rows - 0.7 * t))
-            texture = texture * band.astype(np.float32)
-        return grid_mesh(texture.astype(np.float32), self.size_mm, self.origin, cells=(12, 9))
+            # One factor per row, applied to the row's pixels as a flat run.
+            rows = texture.reshape(texture.shape[0], -1)
+            rows *= band.astype(np.float32).reshape(-1, 1)
+        if self._grid is None or self._grid.texture.shape != texture.shape:
+            self._grid = grid_mesh(texture, self.size_mm, self.origin, cells=(12, 9))
+        return replace(self._grid, texture=texture)
 
 
 def recording(
@@ -479,10 +500,19 @@ def recording(
     """Playback of ``actor`` following ``timeline``, ``delay_s`` late: the frame the
     replayed session showed at ``t - delay_s`` (its first frame before that)."""
 
+    last: list[tuple[float, NDArray[np.uint8]]] = []
+
     def play(t: float) -> NDArray[np.uint8]:
         local = max(0.0, t - delay_s)
+        # Until the delay has passed every call shows the first frame: render it
+        # once (asked again for the same instant, an actor returns the same
+        # picture and its state does not move).
+        if last and last[0][0] == local:
+            return last[0][1]
         action, light = timeline.at(local)
-        return actor.frame(local, action, light)
+        frame = actor.frame(local, action, light)
+        last[:] = [(local, frame)]
+        return frame
 
     return play
 

@@ -70,14 +70,22 @@ class NoiseBank:
         h, w = shape
         bank = rng.normal(0.0, sigma, size=(h + self.MARGIN, w + self.MARGIN, 3))
         self._bank = np.round(bank).astype(np.int16)
+        # The bank turned by 180° (pixel order reversed, channels kept), stored
+        # apart: a reversed view's negative strides make every add over it
+        # several times slower.
+        self._turned = np.ascontiguousarray(self._bank[::-1, ::-1])
         self._shape = shape
 
     def sample(self, rng: np.random.Generator) -> NDArray[np.int16]:
         h, w = self._shape
         dy, dx = (int(v) for v in rng.integers(0, self.MARGIN, size=2))
-        window = self._bank[dy : dy + h, dx : dx + w]
-        out: NDArray[np.int16] = window if rng.integers(0, 2) else window[::-1, ::-1]
-        return out
+        if rng.integers(0, 2):
+            out: NDArray[np.int16] = self._bank[dy : dy + h, dx : dx + w]
+            return out
+        # window[::-1, ::-1] of the bank's window at (dy, dx), from the turned copy.
+        bh, bw = self._turned.shape[:2]
+        turned: NDArray[np.int16] = self._turned[bh - h - dy : bh - dy, bw - w - dx : bw - dx]
+        return turned
 
 
 def exposure_gain(effects: SensorEffects, t: float, phase: float) -> float:
@@ -98,8 +106,10 @@ def finish_frame(
     scaled = image * np.float32(gain)
     if effects.blur_sigma_px > 0:
         scaled = np.asarray(cv2.GaussianBlur(scaled, (0, 0), effects.blur_sigma_px))
-    out = scaled.astype(np.int16) + noise.sample(rng)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    out = scaled.astype(np.int16)
+    out += noise.sample(rng)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 def frame_rng(seed: int, t: float, stream: int = 0) -> np.random.Generator:
