@@ -37,7 +37,8 @@ def test_a_frame_answers_a_state(api: TestClient) -> None:
     assert response.status_code == 200
     assert response.json() == {
         "type": "state", "seq": 1, "phase": "positioning", "action": None, "light": None,
-        "hints": ["no_face"], "placed": False, "progress": 0.0, "result": None,
+        "hints": ["no_face"], "placed": False, "progress": 0.0, "acknowledged": 0,
+        "result": None,
     }  # fmt: skip
     assert response.headers["cache-control"] == "no-store"
 

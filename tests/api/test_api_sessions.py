@@ -51,7 +51,7 @@ def test_create_answers_the_contract_shape(api: TestClient, clock: FakeClock) ->
     }  # fmt: skip
     assert body["state"] == {
         "type": "state", "seq": 0, "phase": "positioning", "action": None, "light": None,
-        "hints": [], "placed": False, "progress": 0.0, "result": None,
+        "hints": [], "placed": False, "progress": 0.0, "acknowledged": 0, "result": None,
     }  # fmt: skip
     expires = datetime.fromisoformat(body["expires_at"].replace("Z", "+00:00"))
     assert abs(expires.timestamp() - (clock.now + 180.0)) <= 1.0

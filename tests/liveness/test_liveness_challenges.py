@@ -33,7 +33,7 @@ def test_script_respects_the_limits() -> None:
         times = [(s.start_s, s.end_s) for s in (*script.light, *script.challenges)]
         assert all(end <= nxt for (_, end), (nxt, _) in itertools.pairwise(times))
         assert all(s.rgb in LIGHT_PALETTE for s in script.light)
-        assert script_end(script) < 17.0
+        assert script_end(script) < 19.0
 
 
 @pytest.mark.parametrize(("min_actions", "blink"), [(2, False), (3, False), (3, True)])

@@ -81,15 +81,24 @@ def test_approach_reduces_iris_depth(face_engine: FaceEngine, head: HeadModel) -
 
 
 def test_blink_closes_the_eyes_briefly(face_engine: FaceEngine, head: HeadModel) -> None:
-    actor = GenuineActor(head, 5)
-    frames = [actor.frame(i / 30, Action.BLINK if i >= 15 else None, None) for i in range(60)]
-    ears = [eye_aspect_ratio(f) for f in faces(face_engine, frames)]
-    # What the blink signal counts: a dip of the eye aspect ratio below the open eye.
-    open_eye = float(np.median(ears[:15]))
-    closed = [e for e in ears if 1.0 - e / open_eye >= BlinkLimits().min_dip]
-    assert closed, f"no blink seen: min EAR {min(ears):.3f}, open {open_eye:.3f}"
-    assert len(closed) <= 8  # 30 fps: at most ~250 ms
-    assert min(ears[:15]) >= 0.2 and min(ears[-15:]) >= 0.2
+    # The prompt is withdrawn after 0.2 s (the server saw the blink coming), so
+    # each person blinks once. On this face a shut lid dips the eye aspect
+    # ratio about 0.40–0.46 (real blinks 0.55–0.79; docs/results/
+    # render_response.json): most blinks, not all, reach the blink signal's dip.
+    seen = 0
+    for seed in range(3, 9):
+        actor = GenuineActor(head, seed)
+        shown = [Action.BLINK if 15 <= i < 21 else None for i in range(60)]
+        frames = [actor.frame(i / 30, action, None) for i, action in enumerate(shown)]
+        ears = [eye_aspect_ratio(f) for f in faces(face_engine, frames)]
+        # What the blink signal counts: a dip of the eye aspect ratio below the open eye.
+        open_eye = float(np.median(ears[:15]))
+        closed = [e for e in ears if 1.0 - e / open_eye >= BlinkLimits().min_dip]
+        seen += bool(closed)
+        assert len(closed) <= 8  # 30 fps: at most ~250 ms
+        assert min(ears[:15]) >= 0.2 and min(ears[-15:]) >= 0.2
+        assert 1.0 - min(ears) / open_eye >= 0.3, f"seed {seed}: the lid barely moved"
+    assert seen >= 4
 
 
 def test_skin_colour_follows_the_screen_light(face_engine: FaceEngine, head: HeadModel) -> None:

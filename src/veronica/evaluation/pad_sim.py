@@ -51,6 +51,11 @@ encode (~10–20 ms) and a LAN or good broadband round trip; below the page's
 100 ms frame interval, as its stop-and-wait loop keeps it."""
 
 
+ANSWER_S = 0.01
+"""The least time between two frames' arrivals: the server answers one before
+the page sends the next."""
+
+
 class Population(StrEnum):
     REALISTIC = "realistic"
     """Users, rooms and webcams drawn per session (``simulation.population``)."""
@@ -163,6 +168,7 @@ def run_simulated_session(
     light: RGB | None = None
     decision: LivenessDecision | None = None
     frame = 0
+    arrived = -1.0
     while decision is None:
         t = frame / rate
         if t > max_s:
@@ -171,7 +177,10 @@ def run_simulated_session(
         if dropped[frame]:
             frame += 1
             continue
-        state = session.update(t + float(delays[frame]), actor.frame(t, action, light), claimed=t)
+        # The page sends a frame only after the answer to the previous one, so
+        # arrivals keep their order whatever each upload's delay.
+        arrived = max(t + float(delays[frame]), arrived + ANSWER_S)
+        state = session.update(arrived, actor.frame(t, action, light), claimed=t)
         action, light, decision = state.action, state.light, state.decision
         frame += 1
         if state.phase is Phase.DECIDED and decision is None:

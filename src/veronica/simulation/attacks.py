@@ -531,14 +531,21 @@ class LiveRelay:
         self.forward_s = forward_s
         self.back_s = back_s
         self.log = AskLog()
+        self._last: tuple[float, NDArray[np.uint8]] | None = None
 
     def observe(self, t: float, action: Action | None, light: RGB | None) -> None:
         self.log.record(t, action, light)
 
     def __call__(self, t: float) -> NDArray[np.uint8]:
         filmed_at = max(0.0, t - self.back_s)
+        # Until the delay has passed every call shows the first frame: render it
+        # once (as ``recording`` does).
+        if self._last is not None and self._last[0] == filmed_at:
+            return self._last[1]
         action, light = self.log.at(filmed_at - self.forward_s)
-        return self.victim.frame(filmed_at, action, light)
+        frame = self.victim.frame(filmed_at, action, light)
+        self._last = (filmed_at, frame)
+        return frame
 
 
 class RelayActor:

@@ -47,7 +47,7 @@ class Behaviour:
     approach 20–50 % larger than the last), up to ``furthest``."""
     tries: int = 3
     """Tries in all while a prompt stays (the first and two further ones)."""
-    furthest: tuple[float, float, float] = (40.0, 25.0, 250.0)
+    furthest: tuple[float, float, float] = (35.0, 25.0, 250.0)
     """The furthest turn (°), look-up (°) and approach (mm from the camera) a
     further try goes to: beyond them a person at a laptop no longer sees the
     screen that asks, and the face would leave the picture."""

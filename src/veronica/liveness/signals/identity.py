@@ -15,6 +15,7 @@ every one against the recognised user.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,11 @@ import numpy as np
 from veronica.liveness.state import Snapshot, pack_array, unpack_array
 from veronica.liveness.types import Check, FrameInput
 from veronica.pipeline.embed import Vector
+
+
+OPEN_EYE_FALLBACK = 0.15 / 0.7
+"""Open-eye level assumed before a session has frames: a frame below the
+enrollment gate's 0.15 counts as closing."""
 
 
 @dataclass(frozen=True)
@@ -46,9 +52,15 @@ class IdentityLimits:
     posed_pitch_deg: float = 10.0
     """A sample is posed when its head pose is at least this far from frontal
     (the positioning gate lets frames within these through as frontal)."""
-    open_eye_aspect_ratio: float = 0.18
-    """Below this eye aspect ratio a sample is posed (a closing eye); open eyes
-    measure 0.2–0.4 (``pipeline/quality.py``)."""
+    closing_eye_fraction: float = 0.7
+    """A sample is posed (a closing eye) when its eye aspect ratio is below this
+    share of the person's own open-eye level (the 75th percentile of the
+    session's frames so far): open eyes measure 0.15–0.4 depending on the
+    person (``pipeline/quality.py``), so a fixed 0.18 made every frame of a
+    narrow-eyed simulated user "closing" and left no frontal reference."""
+    open_eye_frames: int = 5
+    """Frames needed before the open-eye level is known; until then it is
+    ``QualityPolicy``'s enrollment minimum, 0.15."""
     min_samples: int = 4
     """Fewer embedded frames than this is a failure, never "not applicable":
     a session of ~100 frames draws about 30."""
@@ -80,21 +92,32 @@ class IdentitySignal:
         self._samples: list[FaceSample] = []
         self._pending: list[FaceSample] = []
         """Posed samples that came before any frontal one (compared once it does)."""
+        self._ears: deque[float] = deque(maxlen=60)
+        """The last frames' eye aspect ratios (the person's open-eye level)."""
 
     @property
     def samples(self) -> tuple[FaceSample, ...]:
         return tuple(self._samples)
+
+    @property
+    def open_eye_level(self) -> float:
+        """This person's open-eye aspect ratio so far."""
+        if len(self._ears) < self.limits.open_eye_frames:
+            return OPEN_EYE_FALLBACK
+        return float(np.percentile(list(self._ears), 75.0))
 
     def is_posed(self, yaw_deg: float, pitch_deg: float, eye_aspect_ratio: float) -> bool:
         lim = self.limits
         return (
             abs(yaw_deg) >= lim.posed_yaw_deg
             or abs(pitch_deg) >= lim.posed_pitch_deg
-            or eye_aspect_ratio < lim.open_eye_aspect_ratio
+            or eye_aspect_ratio < lim.closing_eye_fraction * self.open_eye_level
         )
 
     def update(self, frame: FrameInput) -> None:
         analysis = frame.analysis
+        if analysis.quality is not None:
+            self._ears.append(analysis.quality.eye_aspect_ratio)
         if analysis.embedding is None or analysis.quality is None:
             return
         pose = analysis.quality.pose
@@ -132,6 +155,7 @@ class IdentitySignal:
             "reference": None if self._reference is None else pack_array(self._reference),
             "samples": [_pack_sample(s) for s in self._samples],
             "pending": [_pack_sample(s) for s in self._pending],
+            "ears": list(self._ears),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
@@ -139,6 +163,7 @@ class IdentitySignal:
         self._reference = None if reference is None else unpack_array(reference)
         self._samples = [_unpack_sample(s) for s in data["samples"]]
         self._pending = [_unpack_sample(s) for s in data["pending"]]
+        self._ears = deque((float(v) for v in data["ears"]), maxlen=self._ears.maxlen)
 
     def limit_for(self, sample: FaceSample) -> float:
         return self.limits.min_similarity_posed if sample.posed else self.limits.min_similarity
