@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner, Result
 
-from support import DATA, models_dir
-from veronica.cli import EXIT_BAD_INPUT, app
+from cli_support import one_error_line, run_cli
+from support import DATA
+from veronica.cli import EXIT_BAD_INPUT
 from veronica.errors import BadInputError
 from veronica.evaluation.fmr import (
     DEFAULT_GRID,
@@ -168,24 +166,6 @@ def tiny_root(tmp_path: Path) -> Path:
         for n in range(1, count + 1):
             shutil.copy(DATA / "faces" / person / f"{n}.jpg", folder / f"{person}_{n:04d}.jpg")
     return root
-
-
-def run_cli(tmp_path: Path, *args: object) -> Result:
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("VERONICA_")}
-    env |= {"VERONICA_MODELS_DIR": str(models_dir()), "VERONICA_DATA_DIR": str(tmp_path / "d")}
-    env["COLUMNS"] = "200"
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"crashed with {result.exception!r}") from result.exception
-    assert "Traceback" not in result.output
-    return result
-
-
-def one_error_line(result: Result) -> str:
-    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).splitlines() if line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_run_fmr_on_the_fixture_faces(face_engine: FaceEngine, tiny_root: Path) -> None:

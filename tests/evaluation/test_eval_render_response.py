@@ -4,38 +4,18 @@ and eyelids, run once on two of the project's fixture faces (no shared data)."""
 from __future__ import annotations
 
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from support import DATA, models_dir
-from veronica.cli import EXIT_BAD_INPUT, app
+from cli_support import one_error_line, run_cli
+from support import DATA
+from veronica.cli import EXIT_BAD_INPUT
 from veronica.evaluation.render_response import PERCENTILES, glasses_draws, lid_dip
 from veronica.liveness.signals.blink import BlinkSignal
 
 FACES = 2
-
-
-def run_cli(tmp: Path, *args: object) -> Result:
-    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("VERONICA_")}
-    env |= {"VERONICA_MODELS_DIR": str(models_dir()), "VERONICA_DATA_DIR": str(tmp / "d")}
-    env["COLUMNS"] = "200"
-    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"crashed with {result.exception!r}") from result.exception
-    assert "Traceback" not in result.output
-    return result
-
-
-def one_error_line(result: Result) -> str:
-    lines = [line for line in re.sub(r"\x1b\[[0-9;]*m", "", result.stderr).splitlines() if line]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

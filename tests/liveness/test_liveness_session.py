@@ -254,3 +254,32 @@ def test_with_the_light_off_no_light_check_runs(face_engine: FaceEngine) -> None
     assert "light_challenge" not in names and "light_lag" not in names
     assert sum(n.startswith("challenge_") for n in names) >= policy.opt_out_actions[0]
     assert any(n.endswith("_blink") for n in names)
+
+
+def test_each_step_is_withdrawn_once_its_response_is_seen(face_engine: FaceEngine) -> None:
+    session = LivenessSession(face_engine, POLICY, rng=random.Random(205))
+    steps = session.script.challenges
+    person = genuine(205)
+    shown: list[tuple[float, Action | None, int]] = []
+    action: Action | None = None
+    light: RGB | None = None
+    decision = None
+    for i in range(400):
+        t = i / 10
+        state = session.update(t, person(i, t, action, light))
+        if state.decision is not None:
+            decision = state.decision
+            break
+        if state.phase is Phase.CHALLENGE:
+            shown.append((t, state.action, state.acknowledged))
+        action, light = state.action, state.light
+    assert decision is not None and decision.live, decision
+    assert shown[-1][2] == len(steps)  # every step was seen while it was due
+    acknowledged = [n for _, _, n in shown]
+    assert acknowledged == sorted(acknowledged)  # never taken back
+    for k in range(1, len(steps) + 1):
+        first = next(i for i, (_, _, n) in enumerate(shown) if n == k)
+        due = steps[k - 1].action
+        # Asked right up to the frame that showed it, withdrawn from then on
+        # (nothing is due until the next step starts).
+        assert shown[first - 1][1] is due and shown[first][1] is None

@@ -39,7 +39,7 @@ ProgressFn = Callable[[int, int], None]
 
 POLICY_NAMES = {
     LightMode.FLASH: "light required",
-    LightMode.GENTLE: "opt-out (gentle light + compensating script)",
+    LightMode.GENTLE: "opt-out (gentle light)",
     LightMode.NONE: "light off (compensating script)",
 }
 """How a report names each configuration (the operator's policy and, for
