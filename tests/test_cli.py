@@ -1186,15 +1186,30 @@ def test_eval_pad_simulated_suite(cli: Cli) -> None:
 @pytest.mark.slow
 def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     report = cli.tmp_path / "suite.json"
-    result = cli(
+    record = cli.tmp_path / "outcomes.jsonl"
+    args = (
         "eval", "pad", "--suite", "simulated", "--sessions", "1", "--light", "gentle",
-        "--species", "screen_replay_late", "--json", report,
+        "--species", "screen_replay_late", "--outcomes", record, "--json", report,
     )  # fmt: skip
+    result = cli(*args)
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
     assert data["light_challenge"] is False and data["light_mode"] == "gentle"
     assert data["policy"].startswith("opt-out")
     assert set(data["apcer"]) == {"screen_replay_late"}
+    assert data["resumed_sessions"] == 0
+    # A run killed mid-write resumes: whole lines are kept, the cut-off one runs again.
+    lines = record.read_text().splitlines(keepends=True)
+    assert len(lines) == 2
+    record.write_text(lines[0] + lines[1][:40])
+    resumed = cli(*args, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    again = json.loads(report.read_text())
+    assert again["resumed_sessions"] == 1
+    assert record.read_text().splitlines(keepends=True)[0] == lines[0]
+    assert sorted(record.read_text().splitlines()) == sorted(line.strip() for line in lines)
+    for key in ("apcer", "apnrr", "bpcer", "bpnrr", "failed_checks", "accepted_attacks"):
+        assert again[key] == data[key], key
 
 
 @pytest.mark.parametrize(
@@ -1204,6 +1219,7 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
         (("--split", "report"), "need --photos"),
         (("--exclude-identities", "used.txt"), "need --photos"),
         (("--light", "disco"), "unknown light"),
+        (("--resume",), "--resume needs --outcomes"),
         (("--photos", "missing-folder"), "give a folder"),
         (
             ("--photos", "tests/data/faces", "--exclude-identities", "missing.txt"),

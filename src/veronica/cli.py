@@ -28,7 +28,7 @@ from veronica.settings import DEVELOPMENT_TEMPLATE_KEY, Environment, Settings
 
 if TYPE_CHECKING:  # heavy modules (mediapipe) load only for commands that need them
     from veronica.evaluation.pad_images import ImagePadReport
-    from veronica.evaluation.pad_sim import SuiteReport
+    from veronica.evaluation.pad_sim import SessionOutcome, SuiteReport
     from veronica.oidc.clients import ClientRegistry
     from veronica.pipeline.engine import EngineConfig, FaceEngine
     from veronica.security.apikeys import AdminKeys
@@ -918,6 +918,13 @@ def eval_pad(
         Path | None,
         typer.Option("--outcomes", help="Suite: write every session's outcome here (JSON lines)."),
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Suite with --outcomes: keep the sessions already in that record (an "
+            "interrupted run with the same options) and run only the rest."
+        ),
+    ] = False,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
     threshold: Annotated[
         float | None,
@@ -960,7 +967,7 @@ def eval_pad(
                 config,
                 _SuiteArgs(
                     sessions, bonafide, seed, fps, workers, light, species, population,
-                    photos, split, max_photos, exclude_identities, outcomes_out,
+                    photos, split, max_photos, exclude_identities, outcomes_out, resume,
                 ),
                 tick,
                 plot,
@@ -969,6 +976,26 @@ def eval_pad(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report.to_json_dict(), indent=2) + "\n")
+
+
+def _read_outcomes(path: Path) -> list[SessionOutcome]:
+    """The sessions of an interrupted suite's record; a cut-off last line
+    (the run was killed mid-write) is dropped from the file so appends go on
+    after the last whole line."""
+    from veronica.evaluation.pad_sim import SessionOutcome
+
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines(keepends=True)
+    outcomes: list[SessionOutcome] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            outcomes.append(SessionOutcome.from_json_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if number < len(lines) or line.endswith("\n"):
+                fail(f"{path}:{number}: not a session outcome ({exc})")
+            path.write_text("".join(lines[:-1]))
+    return outcomes
 
 
 @dataclass(frozen=True)
@@ -986,6 +1013,7 @@ class _SuiteArgs:
     max_photos: int | None
     exclude_identities: Path | None
     outcomes: Path | None
+    resume: bool
 
 
 def _run_pad_suite(
@@ -996,7 +1024,6 @@ def _run_pad_suite(
 
     from veronica.evaluation.pad_sim import (
         Population,
-        SessionOutcome,
         SuiteOptions,
         plot_suite_det,
         run_suite,
@@ -1025,6 +1052,8 @@ def _run_pad_suite(
         args.split != "all" or args.max_photos is not None or args.exclude_identities is not None
     ):
         fail("--split, --max-photos and --exclude-identities need --photos")
+    if args.resume and args.outcomes is None:
+        fail("--resume needs --outcomes FILE (the record to resume)")
     if args.light not in {m.value for m in LightMode}:
         fail(f"unknown light {args.light!r}; choose flash, gentle or none")
     excluded = read_identity_list(args.exclude_identities) if args.exclude_identities else set()
@@ -1054,8 +1083,15 @@ def _run_pad_suite(
                 f"{len(gated.rejected)} refused by the gate (listed in the report)"
             )
         options = SuiteOptions(Population(args.population), args.fps, pool)
+        earlier = _read_outcomes(args.outcomes) if args.resume and args.outcomes else []
+        if earlier:
+            err.print(f"resuming: {len(earlier)} sessions already in {args.outcomes}")
         try:
-            record = args.outcomes.open("w") if args.outcomes is not None else None
+            record = (
+                args.outcomes.open("a" if args.resume else "w")
+                if args.outcomes is not None
+                else None
+            )
         except OSError as exc:
             fail(f"{args.outcomes}: cannot write ({exc.strerror})", EXIT_SETUP)
 
@@ -1075,17 +1111,19 @@ def _run_pad_suite(
             on_outcome=keep,
             options=options,
             bonafide_sessions=args.bonafide,
+            done={(o.species, o.seed) for o in earlier},
         )
         if record is not None:
             record.close()
     report = suite_report(
-        outcomes,
+        sorted([*earlier, *outcomes], key=lambda o: (o.seed, o.species)),
         args.seed,
         args.fps,
         time.perf_counter() - start,
         LightMode(args.light),
         args.population,
         photo_report,
+        resumed=len(earlier),
     )
     if plot is not None:
         plot.parent.mkdir(parents=True, exist_ok=True)

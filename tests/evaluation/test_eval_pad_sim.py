@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from veronica.errors import BadInputError
 from veronica.evaluation.pad_sim import SessionOutcome, suite_report
+from veronica.liveness.types import Check
 
 
 def outcome(
@@ -84,3 +87,27 @@ def test_needs_both_bona_fide_and_attacks() -> None:
     timed_out = outcome("genuine", 1, -1.0, "timeout", reason="timeout")
     with pytest.raises(BadInputError, match="no processed session"):
         suite_report([timed_out, outcome("print_still", 1, -0.2)], 0, None, 0.0)
+
+
+def test_an_outcome_read_back_from_its_record_line_reports_the_same() -> None:
+    """``eval pad --resume`` rebuilds outcomes from ``--outcomes`` lines."""
+    refused = SessionOutcome(
+        "genuine", 7, False, "liveness_failed", ("challenge_1_look_up", "geometry"), 88, -0.3,
+        "challenge_1_look_up",
+        checks=(
+            Check("challenge_1_look_up", 9.0, 13.0, False, "48 frames"),
+            Check("geometry", 0.1, 0.2, False, deciding=False),
+            Check("pad", 0.9, 0.1, True),
+        ),
+        conditions=(("ambient", "dim"), ("glasses", "none")),
+        identity="someone",
+    )  # fmt: skip
+    outcomes = [refused, outcome("genuine", 8, 0.4), outcome("print_still", 7, -0.9)]
+    lines = [json.dumps(o.to_json_dict()) for o in outcomes]
+    back = [SessionOutcome.from_json_dict(json.loads(line)) for line in lines]
+    assert back[0].failed_checks == refused.failed_checks and back[0].frames == 88
+    assert back[0].checks == (refused.checks[0],)  # only failed deciding checks are kept
+    assert back[0].conditions == refused.conditions and back[0].identity == "someone"
+    first = suite_report(outcomes, seed=7, fps=None, seconds=1.0).to_json_dict()
+    second = suite_report(back, seed=7, fps=None, seconds=1.0).to_json_dict()
+    assert first == second

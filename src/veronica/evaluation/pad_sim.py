@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -89,6 +90,8 @@ class SessionOutcome:
             "seed": self.seed,
             "live": self.live,
             "reason": self.reason,
+            "frames": self.frames,
+            "failed_checks": list(self.failed_checks),
             "identity": self.identity,
             "conditions": dict(self.conditions),
             "score": self.score,
@@ -100,6 +103,37 @@ class SessionOutcome:
             ],
             "values": {c.name: c.value for c in self.checks if c.deciding},
         }
+
+    @classmethod
+    def from_json_dict(cls, data: Mapping[str, Any]) -> SessionOutcome:
+        """An outcome read back from its record line (``eval pad --resume``).
+        Only the failed deciding checks come back as checks; a line written
+        before ``failed_checks`` was recorded lists those alone (advisory
+        failures are lost), and one without ``frames`` has 0."""
+        failed = tuple(
+            Check(
+                name=str(c["name"]),
+                value=float(c["value"]),
+                limit=float(c["limit"]),
+                passed=False,
+                detail=str(c.get("detail", "")),
+            )
+            for c in data.get("failed", [])
+        )
+        names = data.get("failed_checks", [c.name for c in failed])
+        return cls(
+            species=str(data["species"]),
+            seed=int(data["seed"]),
+            live=bool(data["live"]),
+            reason=str(data["reason"]),
+            failed_checks=tuple(str(n) for n in names),
+            frames=int(data.get("frames", 0)),
+            score=float(data["score"]),
+            weakest=str(data["weakest"]),
+            checks=failed,
+            conditions=tuple(sorted((str(k), str(v)) for k, v in data["conditions"].items())),
+            identity=str(data.get("identity", "")),
+        )
 
     @property
     def responded(self) -> bool:
@@ -218,6 +252,7 @@ def run_suite(
     on_outcome: Callable[[SessionOutcome], None] | None = None,
     options: SuiteOptions | None = None,
     bonafide_sessions: int | None = None,
+    done: Collection[tuple[str, int]] = (),
 ) -> list[SessionOutcome]:
     """``sessions`` sessions of each attack species and ``bonafide_sessions``
     (default: ``sessions``) genuine ones, seeds from ``seed`` up.
@@ -227,7 +262,8 @@ def run_suite(
     outcome does not depend on ``workers``: every session is deterministic by
     its seed and runs on simulated time. Sessions run round-robin over the
     species, so a run cut short still has about as many of each; ``on_outcome``
-    sees every outcome as it arrives (to keep partial results).
+    sees every outcome as it arrives (to keep partial results). Jobs whose
+    (species, seed) is in ``done`` are skipped (a resumed run has them already).
     """
     opts = options or SuiteOptions(population=Population.BASELINE, fps=fps)
     genuine_n = sessions if bonafide_sessions is None else bonafide_sessions
@@ -236,7 +272,7 @@ def run_suite(
         (kind, seed + i)
         for i in range(rounds)
         for kind in species
-        if i < (genuine_n if kind == "genuine" else sessions)
+        if i < (genuine_n if kind == "genuine" else sessions) and (kind, seed + i) not in done
     ]
     outcomes: list[SessionOutcome] = []
     if workers <= 1:
@@ -380,6 +416,9 @@ class SuiteReport:
     """Seeds of the attack sessions that were accepted, to replay and study."""
     rejected_bonafide: list[int]
     seconds: float
+    resumed: int = 0
+    """Sessions read back from an earlier run's record (``--resume``);
+    ``seconds`` is the time of the sessions run this time."""
 
     @property
     def bpcer(self) -> float:
@@ -425,6 +464,7 @@ class SuiteReport:
             "accepted_attacks": self.accepted_attacks,
             "rejected_bonafide": self.rejected_bonafide,
             "seconds": self.seconds,
+            "resumed_sessions": self.resumed,
         }
 
 
@@ -445,6 +485,7 @@ def suite_report(
     light: LightMode = LightMode.FLASH,
     population: str = Population.BASELINE.value,
     photos: dict[str, object] | None = None,
+    resumed: int = 0,
 ) -> SuiteReport:
     by_species: dict[str, list[SessionOutcome]] = {}
     for outcome in outcomes:
@@ -499,6 +540,7 @@ def suite_report(
         },
         rejected_bonafide=[o.seed for o in bonafide if not o.live],
         seconds=seconds,
+        resumed=resumed,
     )
 
 

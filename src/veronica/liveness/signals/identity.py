@@ -26,7 +26,6 @@ from veronica.liveness.state import Snapshot, pack_array, unpack_array
 from veronica.liveness.types import Check, FrameInput
 from veronica.pipeline.embed import Vector
 
-
 OPEN_EYE_FALLBACK = 0.15 / 0.7
 """Open-eye level assumed before a session has frames: a frame below the
 enrollment gate's 0.15 counts as closing."""
