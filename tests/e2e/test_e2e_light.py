@@ -159,20 +159,9 @@ def test_genuine_person_answers_the_light_challenge(
     # Fewer colours leave too few lit frames on a starved machine (LIGHT_CHALLENGE_SEED).
     assert len(SCRIPT.light) >= 6, f"choose another LIGHT_CHALLENGE_SEED: {SCRIPT.light}"
     logger.info("the server asks: %s", describe_script(SCRIPT))
-    cameras = Cameras(PageLight)
-    outcome = sign_in_decisively(
-        lambda: browser_for(None),
-        light_server,
-        shots_for=shots,
-        record=record_outcome,
-        username=ENROLLED,
-        prepare=cameras.install,
+    outcome, camera = sign_in_lit_by_the_page(
+        light_server, browser_for, shots, record_outcome, opt_out=False
     )
-    camera = cameras.last
-    checks = light_checks(light_server, outcome)
-    logger.info("%s; light checks %s", camera.summary(), checks)
-    assert outcome.state == "signed_in", f"{outcome.describe()}; {checks}; {camera.summary()}"
-    assert outcome.reason == "ok"
     assert outcome.light_mode == "flash"
     assert outcome.result_page_user == MESSAGES["resultpage.user"].format(username=ENROLLED)
 
@@ -183,12 +172,43 @@ def test_genuine_person_answers_the_light_challenge(
     assert followed(seen, [step.rgb for step in SCRIPT.light]), camera.light_changes()
     # Cut in and out: never part-way through a fade.
     assert camera.fading() == 0 and outcome.page.overlay_faded == 0, outcome.page
-    assert all(checks[name][1] for name in ("light_challenge", "light_lag")), checks
+    assert_token_lists_the_light(light_server, outcome)
 
-    # The token says the light challenge ran and passed.
+
+def sign_in_lit_by_the_page(
+    server: Server,
+    browser_for: Callable[..., Browser],
+    shots: Callable[..., Shots],
+    record_outcome: Callable[[Outcome], None],
+    *,
+    opt_out: bool,
+) -> tuple[Outcome, InjectedCamera]:
+    """The enrolled person signs in, the injected camera's head lit by whatever the
+    page shows; both light checks must have run and passed."""
+    cameras = Cameras(PageLight)
+    outcome = sign_in_decisively(
+        lambda: browser_for(None),
+        server,
+        shots_for=shots,
+        record=record_outcome,
+        username=ENROLLED,
+        opt_out=opt_out,
+        prepare=cameras.install,
+    )
+    camera = cameras.last
+    checks = light_checks(server, outcome)
+    logger.info("%s; light checks %s; page %s", camera.summary(), checks, outcome.page)
+    assert outcome.state == "signed_in", f"{outcome.describe()}; {checks}; {camera.summary()}"
+    assert outcome.reason == "ok"
+    assert all(checks[name][1] for name in ("light_challenge", "light_lag")), checks
+    return outcome, camera
+
+
+def assert_token_lists_the_light(server: Server, outcome: Outcome) -> None:
+    """The result token says the light challenge ran and passed."""
     assert outcome.token
     claims = verify_result_token(
-        outcome.token, light_server.jwks(), issuer=light_server.url, audience=light_server.url
+        outcome.token, server.jwks(), issuer=server.url, audience=server.url
     )
     assert claims["sub"] == ENROLLED
     assert {"challenge", "light", "pad", "consistency", "match"} <= set(claims["checks"])
@@ -249,23 +269,10 @@ def test_opted_out_person_signs_in_under_the_gentle_light(
     the overlay fades in and out; the head lit by what the screen emits follows
     them, so the light checks pass and the token lists the light."""
     logger.info("the server asks: %s", describe_script(GENTLE_SCRIPT))
-    cameras = Cameras(PageLight)
-    outcome = sign_in_decisively(
-        lambda: browser_for(None),
-        light_server,
-        shots_for=shots,
-        record=record_outcome,
-        username=ENROLLED,
-        opt_out=True,
-        prepare=cameras.install,
+    outcome, camera = sign_in_lit_by_the_page(
+        light_server, browser_for, shots, record_outcome, opt_out=True
     )
-    camera = cameras.last
-    checks = light_checks(light_server, outcome)
-    logger.info("%s; light checks %s; page %s", camera.summary(), checks, outcome.page)
-    assert outcome.state == "signed_in", f"{outcome.describe()}; {checks}; {camera.summary()}"
-    assert outcome.reason == "ok"
     assert outcome.light_mode == "gentle"
-    assert all(checks[name][1] for name in ("light_challenge", "light_lag")), checks
 
     # The page showed the server's tints, in order, between greys (and in between
     # them, the glides: colours that are none of the script's).
@@ -288,13 +295,7 @@ def test_opted_out_person_signs_in_under_the_gentle_light(
     # This person reacts to the page: once the server had seen a response the
     # prompt went and the page said "Good."
     assert page.acknowledged >= 1 and MESSAGES["status.step_done"] in page.instructions, page
-
-    assert outcome.token
-    claims = verify_result_token(
-        outcome.token, light_server.jwks(), issuer=light_server.url, audience=light_server.url
-    )
-    assert claims["sub"] == ENROLLED
-    assert {"challenge", "light", "pad", "consistency", "match"} <= set(claims["checks"])
+    assert_token_lists_the_light(light_server, outcome)
 
 
 def test_gentle_light_replayed_under_a_plain_grey_is_refused(

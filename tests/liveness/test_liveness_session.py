@@ -175,7 +175,7 @@ def test_an_honest_claimed_clock_with_jitter_is_live(face_engine: FaceEngine) ->
 def test_response_frames_are_always_embedded(face_engine: FaceEngine) -> None:
     session = LivenessSession(face_engine, POLICY, rng=random.Random(201))
     actions = {s.action for s in session.script.challenges}
-    assert {Action.TURN_LEFT, Action.TURN_RIGHT} <= actions  # seed 201 asks for both turns
+    assert actions & {Action.TURN_LEFT, Action.TURN_RIGHT}  # every script has a turn
     decision = drive(session, genuine(201))
     assert decision.live, decision.failed
     turned = [s for s in decision.samples if abs(s.yaw_deg) >= POLICY.head.min_turn_deg]
