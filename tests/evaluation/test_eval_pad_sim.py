@@ -111,3 +111,12 @@ def test_an_outcome_read_back_from_its_record_line_reports_the_same() -> None:
     first = suite_report(outcomes, seed=7, fps=None, seconds=1.0).to_json_dict()
     second = suite_report(back, seed=7, fps=None, seconds=1.0).to_json_dict()
     assert first == second
+
+
+def test_a_tie_at_the_worst_apcer_names_the_least_measured_species() -> None:
+    genuine = [outcome("genuine", i, 0.5) for i in range(4)]
+    many = [outcome("print_still", i, -0.9) for i in range(40)]
+    few = [outcome("screen_close", i, -0.9) for i in range(10)]
+    report = suite_report(genuine + many + few, seed=0, fps=None, seconds=1.0)
+    assert report.worst_apcer == 0.0
+    assert report.worst_species == "screen_close"  # 0/10: upper bound 30.8 %, not 8.8 %

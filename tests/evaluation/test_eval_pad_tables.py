@@ -38,6 +38,18 @@ def test_tables_state_counts_intervals_and_non_responses(tmp_path: Path) -> None
     assert "| print_cutout | 0/1 = 0.0 % [0.0, 97.5] | 1/2 = 50.0 % [1.3, 98.7] |" in text
     assert "simulated" in text and "`r.json`" in text
     assert "| ambient | office | 1/1 = 100.0 % [2.5, 100.0] |" in text
+    assert "4 sessions in 12 s on this machine (20.0 sessions a minute)." in text
+
+
+def test_a_resumed_run_says_which_sessions_its_time_covers(tmp_path: Path) -> None:
+    path = report_json(tmp_path)
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "resumed_sessions": 1}))
+    text = render([("r.json", load_report(path))])
+    assert (
+        "4 sessions; the 3 run after resuming took 12 s on this machine "
+        "(15.0 sessions a minute; 1 were read back from the interrupted run)."
+    ) in text
 
 
 def test_replace_section_only_between_markers() -> None:

@@ -426,7 +426,9 @@ class SuiteReport:
 
     @property
     def worst_species(self) -> str:
-        return max(self.apcer, key=lambda k: self.apcer[k].rate)
+        """The highest APCER; among equal ones, the highest upper bound (the
+        least measured), so a tie at 0 names the weakest evidence."""
+        return max(self.apcer, key=lambda k: (self.apcer[k].rate, self.apcer[k].interval[1]))
 
     @property
     def worst_apcer(self) -> float:

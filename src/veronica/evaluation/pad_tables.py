@@ -64,15 +64,37 @@ def report_table(report: Mapping[str, Any], source: str) -> str:
     for species, rate in report["apcer"].items():
         lines.append(f"| {species} | {percent(rate)} | {percent(report['apnrr'][species])} |")
     refused = percent(report["bonafide_refused"])
-    worst = report["worst_species"]
-    high = 100 * report["apcer"][worst]["ci95"][1]
+    # Recomputed (not the JSON's worst_species) so that reports written before
+    # ties were broken by the upper bound read the same way.
+    apcer = report["apcer"]
+    worst = max(apcer, key=lambda k: (apcer[k]["rate"], apcer[k]["ci95"][1]))
+    high = 100 * apcer[worst]["ci95"][1]
     lines += [
         "",
         f"Genuine users refused in all (rejected or never processed): {refused}. "
-        f"Worst species: {worst}, upper end of its 95 % interval {high:.1f} %. "
-        f"{report['seconds']:.0f} s on this machine.",
+        f"Worst species: {worst} (APCER {100 * apcer[worst]['rate']:.1f} %), upper end of "
+        f"its 95 % interval {high:.1f} %. "
+        f"{_duration(report)}",
     ]
     return "\n".join(lines)
+
+
+def _duration(report: Mapping[str, Any]) -> str:
+    """How long the run took, per session too; a resumed run timed only the
+    sessions it ran itself."""
+    total = report["bonafide_refused"]["presentations"] + sum(
+        r["presentations"] for r in report["apnrr"].values()
+    )
+    resumed = int(report.get("resumed_sessions", 0))
+    ran = total - resumed
+    seconds = float(report["seconds"])
+    pace = f"{60 * ran / seconds:.1f} sessions a minute" if seconds > 0 and ran else "no pace"
+    if resumed:
+        return (
+            f"{total} sessions; the {ran} run after resuming took {seconds:.0f} s on this "
+            f"machine ({pace}; {resumed} were read back from the interrupted run)."
+        )
+    return f"{total} sessions in {seconds:.0f} s on this machine ({pace})."
 
 
 def condition_table(report: Mapping[str, Any], source: str) -> str:
