@@ -1210,6 +1210,10 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     assert sorted(record.read_text().splitlines()) == sorted(line.strip() for line in lines)
     for key in ("apcer", "apnrr", "bpcer", "bpnrr", "failed_checks", "accepted_attacks"):
         assert again[key] == data[key], key
+    # A record of other seeds is not silently merged into this run's report.
+    other = cli(*args[:-2], "--seed", "500", "--json", cli.tmp_path / "other.json", "--resume")
+    assert other.exit_code != 0 and "not part of this run" in flat(other.output)
+    assert sorted(record.read_text().splitlines()) == sorted(line.strip() for line in lines)
 
 
 @pytest.mark.parametrize(

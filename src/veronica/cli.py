@@ -1084,6 +1084,21 @@ def _run_pad_suite(
             )
         options = SuiteOptions(Population(args.population), args.fps, pool)
         earlier = _read_outcomes(args.outcomes) if args.resume and args.outcomes else []
+        genuine_n = args.sessions if args.bonafide is None else args.bonafide
+        foreign = [
+            o
+            for o in earlier
+            if o.species not in ("genuine", *chosen)
+            or not 0
+            <= o.seed - args.seed
+            < (genuine_n if o.species == "genuine" else args.sessions)
+        ]
+        if foreign:
+            fail(
+                f"{args.outcomes}: {len(foreign)} sessions are not part of this run (e.g. "
+                f"{foreign[0].species} seed {foreign[0].seed}); resume with the options that "
+                "wrote the record"
+            )
         if earlier:
             err.print(f"resuming: {len(earlier)} sessions already in {args.outcomes}")
         try:
