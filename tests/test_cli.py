@@ -1187,13 +1187,24 @@ def test_eval_pad_simulated_suite(cli: Cli) -> None:
 def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     report = cli.tmp_path / "suite.json"
     record = cli.tmp_path / "outcomes.jsonl"
+    # Two retired lists (each round's report identities) are both left out.
+    retired = [cli.tmp_path / "retired_a.txt", cli.tmp_path / "retired_b.txt"]
+    retired[0].write_text("# an earlier round\nbiden\n")
+    retired[1].write_text("Obama\n")
     args = (
         "eval", "pad", "--suite", "simulated", "--sessions", "1", "--light", "gentle",
         "--species", "screen_replay_late", "--outcomes", record, "--json", report,
+        "--photos", DATA / "faces",
+        "--exclude-identities", retired[0], "--exclude-identities", retired[1],
     )  # fmt: skip
     result = cli(*args)
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
+    excluded = data["photos"]["excluded_identities"]
+    assert excluded["lists"] == [str(p) for p in retired] and excluded["identities"] == 2
+    assert data["photos"]["identities"] == 2
+    drawn = {json.loads(line)["identity"] for line in record.read_text().splitlines()}
+    assert drawn and not drawn & {"biden", "obama"}
     assert data["light_challenge"] is False and data["light_mode"] == "gentle"
     assert data["policy"].startswith("opt-out")
     assert set(data["apcer"]) == {"screen_replay_late"}

@@ -908,10 +908,10 @@ def eval_pad(
         int | None, typer.Option(min=1, help="Suite with --photos: at most this many photos.")
     ] = None,
     exclude_identities: Annotated[
-        Path | None,
+        list[Path] | None,
         typer.Option(
             help="Suite with --photos: leave out the identities listed in this file (one "
-            "per line; e.g. those an earlier report already used)."
+            "per line; e.g. those an earlier report already used); repeatable."
         ),
     ] = None,
     outcomes_out: Annotated[
@@ -1011,7 +1011,7 @@ class _SuiteArgs:
     photos: list[Path] | None
     split: str
     max_photos: int | None
-    exclude_identities: Path | None
+    exclude_identities: list[Path] | None
     outcomes: Path | None
     resume: bool
 
@@ -1049,14 +1049,15 @@ def _run_pad_suite(
     if args.split not in {s.value for s in Split}:
         fail(f"unknown split {args.split!r}; choose calibration, report or all")
     if not args.photos and (
-        args.split != "all" or args.max_photos is not None or args.exclude_identities is not None
+        args.split != "all" or args.max_photos is not None or bool(args.exclude_identities)
     ):
         fail("--split, --max-photos and --exclude-identities need --photos")
     if args.resume and args.outcomes is None:
         fail("--resume needs --outcomes FILE (the record to resume)")
     if args.light not in {m.value for m in LightMode}:
         fail(f"unknown light {args.light!r}; choose flash, gentle or none")
-    excluded = read_identity_list(args.exclude_identities) if args.exclude_identities else set()
+    lists = args.exclude_identities or []
+    excluded = {name for path in lists for name in read_identity_list(path)}
     chosen = tuple(s for s in SPECIES if not args.species or s in args.species)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="veronica-photos-") as folder:
@@ -1072,9 +1073,9 @@ def _run_pad_suite(
             pool = link_by_identity(gated.usable, Path(folder))
             sources = [str(source) for source in args.photos]
             photo_report = {"sources": sources, **gated.to_json_dict()}
-            if args.exclude_identities is not None:
+            if lists:
                 photo_report["excluded_identities"] = {
-                    "list": str(args.exclude_identities),
+                    "lists": [str(path) for path in lists],
                     "identities": len(excluded),
                     "photos": len(entries) - len(kept),
                 }

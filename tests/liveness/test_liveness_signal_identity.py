@@ -109,3 +109,39 @@ def test_frames_without_an_embedding_are_not_samples() -> None:
     ref = unit(rng)
     frames = [frame(i * 0.1, near(ref, 0.9, rng) if i % 2 else None) for i in range(10)]
     assert len(run(frames).samples) == 5
+
+
+def test_a_posed_frame_matches_the_closest_verified_frontal_sample() -> None:
+    # A look-up resembles the slightly pitched frontal frame before it more than
+    # the first straight-on one: the closest verified frontal sample counts.
+    rng = np.random.default_rng(6)
+    limits = IdentityLimits()
+    ref = unit(rng)
+    first = frame(0.0, ref)
+    pitched = near(ref, 0.8, rng)  # verified: 0.8 >= the frontal limit 0.5
+    look_up = near(pitched, limits.min_similarity_posed + 0.1, rng)
+    weak_to_ref = float(np.dot(ref, look_up))
+    assert weak_to_ref < limits.min_similarity_posed  # against the reference alone: refused
+    frames = [first, *(frame(0.1 * i, near(ref, 0.9, rng)) for i in range(1, 4))]
+    frames += [frame(0.5, pitched), frame(0.6, look_up, yaw=25.0)]
+    signal = run(frames)
+    (check,) = signal.checks()
+    assert check.passed
+    assert signal.matches()[-1] == pytest.approx(limits.min_similarity_posed + 0.1, abs=1e-5)
+    assert signal.samples[-1].similarity == pytest.approx(weak_to_ref, abs=1e-5)
+
+
+def test_a_posed_frame_cannot_borrow_a_likeness_from_an_unverified_frame() -> None:
+    # A proxy: the victim on the frontal frames, an accomplice on one frontal
+    # frame (refused there) and on the turns. The accomplice's frontal frame is
+    # no anchor, so the turns are compared with the victim only.
+    rng = np.random.default_rng(7)
+    victim = unit(rng)
+    accomplice = near(victim, 0.2, rng)
+    frames = [frame(0.1 * i, near(victim, 0.95, rng)) for i in range(5)]
+    frames.append(frame(0.5, accomplice))
+    frames += [frame(0.6 + 0.1 * i, near(accomplice, 0.9, rng), yaw=25.0) for i in range(4)]
+    signal = run(frames)
+    (check,) = signal.checks()
+    assert not check.passed
+    assert max(signal.matches()[6:]) < IdentityLimits().min_similarity_posed
