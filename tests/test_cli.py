@@ -1191,12 +1191,12 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     retired = [cli.tmp_path / "retired_a.txt", cli.tmp_path / "retired_b.txt"]
     retired[0].write_text("# an earlier round\nbiden\n")
     retired[1].write_text("Obama\n")
-    args = (
+    run = (
         "eval", "pad", "--suite", "simulated", "--sessions", "1", "--light", "gentle",
-        "--species", "screen_replay_late", "--outcomes", record, "--json", report,
-        "--photos", DATA / "faces",
+        "--species", "screen_replay_late", "--outcomes", record, "--photos", DATA / "faces",
         "--exclude-identities", retired[0], "--exclude-identities", retired[1],
     )  # fmt: skip
+    args = (*run, "--json", report)
     result = cli(*args)
     assert result.exit_code == 0, result.output
     data = json.loads(report.read_text())
@@ -1222,7 +1222,7 @@ def test_eval_pad_suite_opt_out_policy_and_one_species(cli: Cli) -> None:
     for key in ("apcer", "apnrr", "bpcer", "bpnrr", "failed_checks", "accepted_attacks"):
         assert again[key] == data[key], key
     # A record of other seeds is not silently merged into this run's report.
-    other = cli(*args[:-2], "--seed", "500", "--json", cli.tmp_path / "other.json", "--resume")
+    other = cli(*run, "--seed", "500", "--json", cli.tmp_path / "other.json", "--resume")
     assert other.exit_code != 0 and "not part of this run" in flat(other.output)
     assert sorted(record.read_text().splitlines()) == sorted(line.strip() for line in lines)
 

@@ -181,14 +181,16 @@ class IdentitySignal:
         reference itself included). Every anchor is then the reference's person
         at the strict limit, so a posed frame cannot borrow a likeness from a
         frame that was itself someone else."""
-        anchors = [
-            s.embedding
-            for s in self._samples
-            if not s.posed and s.similarity >= self.limits.min_similarity
-        ]
-        if not anchors:
-            return [s.similarity for s in self._samples]
-        stacked = np.stack(anchors)
+        if not self._samples:
+            return []
+        # Never empty: the reference is the first frontal sample (similarity 1.0).
+        stacked = np.stack(
+            [
+                s.embedding
+                for s in self._samples
+                if not s.posed and s.similarity >= self.limits.min_similarity
+            ]
+        )
         return [
             float(np.max(stacked @ s.embedding)) if s.posed else s.similarity for s in self._samples
         ]
