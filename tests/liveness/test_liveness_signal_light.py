@@ -120,6 +120,29 @@ def test_a_prompt_response_wins_over_chance_at_long_lags(video: tuple[FrameInput
 
 
 @pytest.mark.shared_data
+def test_movement_after_the_light_phase_does_not_dilute_the_response(
+    video: tuple[FrameInput, ...],
+) -> None:
+    # A bright office: the page tints the face by 5 %. After the light phase the
+    # page is neutral and the person turns, so the warm room light on the skin
+    # patches swells and fades (0.8 s): a chroma change the page did not cause,
+    # which must not count against the response to the colours. Scored with the
+    # neutral page in the window, this response lost to a lag of 1.28 s (0.54).
+    colours = colour_sequence(1, len(video))
+    shown: list[RGB | None] = [*colours[:60], *([None] * (len(video) - 60))]
+    frames = []
+    for i, frame in enumerate(video):
+        if 2 <= i < 62:
+            bgr = tint(frame.bgr, colours[i - 2], strength=0.05)
+        else:
+            swell = 0.15 * np.sin(np.pi * min(1.0, max(0.0, (i - 62) / 20)))
+            bgr = tint(frame.bgr, (255, 190, 120), strength=float(swell))
+        frames.append(replace(frame, bgr=bgr, light=shown[i]))
+    corr, lag = run(LightSignal(), frames).checks()
+    assert corr.passed and lag.passed and lag.value == pytest.approx(0.08)
+
+
+@pytest.mark.shared_data
 def test_screen_emitting_its_own_light_does_not_correlate(video: tuple[FrameInput, ...]) -> None:
     colours = colour_sequence(1, len(video))
     corr, _ = run(LightSignal(), lit(video, colours, None)).checks()

@@ -599,10 +599,17 @@ def test_server_refusing_a_session(serve: Any, visit: Any) -> None:
 
 
 def test_session_expiry_stops_the_page(serve: Any, visit: Any) -> None:
-    served = serve(FakeAuthApi([state(hints=["no_face"])], expires_in_s=1.0, hold_at=(0,)))
+    # expires_at and the Date header have whole seconds, so a 1 s TTL left the page
+    # 0-2 s (+3 s grace): on a loaded machine the first frame's answer could come
+    # after the page's own timer. 3 s leaves the answer room; the test waits for it.
+    served = serve(FakeAuthApi([state(hints=["no_face"])], expires_in_s=3.0, hold_at=(0,)))
     v = visit(served.url)
     v.page.click('[data-testid="start-button"]')
-    v.wait_state("positioning")
+    # "Place your face inside the oval." shows until the first frame's answer
+    # arrives: wait for the state that answer sets, not for the positioning state.
+    v.page.wait_for_selector(
+        'body[data-state="positioning"][data-hint="no_face"]', state="attached", timeout=WAIT_MS
+    )
     assert v.text("instruction") == "No face found. Look at the camera."
     v.wait_state("error", "session_expired")
     assert v.page.is_visible('[data-testid="retry-button"]')
