@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from veronica.liveness.signals.light import (
     NEUTRAL,
     LightLimits,
-    lag_scores,
+    normalized_xcorr,
     rgb_chroma,
 )
 from veronica.liveness.types import RGB, Action, LightStep, SessionScript, mix_srgb
@@ -174,12 +174,15 @@ def replay_correlation(
     for dt in intervals_s:
         times = np.arange(first, end, dt)
         page = np.array([chroma(server, t) for t in times])
-        lit_end = int(np.searchsorted(times, server.light[-1].end_s))
+        lit = int(sum(1 for c in page if tuple(c) != NEUTRAL))
+        overlap = max(limits.min_frames, lit - round(limits.max_lag_s / dt))
         for offset in offsets_s:
             start = replayed.light[0].start_s - first - offset
             skin = np.array([chroma(replayed, t + start) for t in times])
-            scores = lag_scores(skin, page, lit_end, dt, limits)
-            worst = max([worst, *(r for r, lag in scores if lag * dt <= limits.max_lag_s)])
+            for lag in range(round(limits.max_lag_s / dt) + 1):
+                if len(times) - lag < overlap:
+                    break
+                worst = max(worst, normalized_xcorr(skin, page, lag))
     return worst
 
 

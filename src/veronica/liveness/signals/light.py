@@ -94,39 +94,16 @@ def skin_colour(
 
 
 def normalized_xcorr(skin: NDArray[np.float64], page: NDArray[np.float64], lag: int) -> float:
-    """Correlation of ``skin[i + lag]`` with ``page[i]`` for every ``i`` of ``page``
-    (the lit window: ``skin`` must hold ``len(page) + lag`` frames).
+    """Correlation of ``skin[i + lag]`` with ``page[i]`` over both chroma channels.
 
-    Each channel is centred on its own mean over the window (so the running
+    Each channel is centred on its own mean over the overlap (so the running
     baseline of the skin colour drops out), then both channels are pooled.
     """
-    n = len(page)
+    n = len(page) - lag
     x = skin[lag : lag + n] - skin[lag : lag + n].mean(axis=0)
-    y = page - page.mean(axis=0)
+    y = page[:n] - page[:n].mean(axis=0)
     denom = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
     return float((x * y).sum() / denom) if denom > 0 else 0.0
-
-
-def lag_scores(
-    skin: NDArray[np.float64],
-    page: NDArray[np.float64],
-    end: int,
-    interval_s: float,
-    limits: LightLimits,
-) -> list[tuple[float, int]]:
-    """(correlation, lag in frames) for every lag searched: ``page[:end]`` (up to
-    the last colour) against the skin ``lag`` frames later.
-
-    Each lag is scored over the same window, so a long lag cannot correlate
-    by chance on fewer frames. Skin recorded for less than the search after
-    the last colour (the face left, the session ended) shortens a lag's window,
-    down to what lags up to ``max_lag_s`` keep."""
-    n = len(skin)
-    shortest = max(limits.min_frames, end - round(limits.max_lag_s / interval_s))
-    max_lag = min(round(limits.search_lag_s / interval_s), n - shortest)
-    return [
-        (normalized_xcorr(skin, page[: min(end, n - lag)], lag), lag) for lag in range(max_lag + 1)
-    ]
 
 
 class LightSignal:
@@ -171,18 +148,20 @@ class LightSignal:
     def best_lag(self) -> tuple[float, int] | None:
         """(max correlation, its lag in frames), or ``None`` with too few frames.
 
-        The page's window ends at its last colour (``lag_scores``): the neutral
-        page after the light phase is left out, because there the person turns
-        and moves as the actions ask, changing the skin's chroma for reasons the
-        page did not cause (in bright offices that noise alone pulled genuine
-        correlations below the limit; docs/results/pad_calibration.md, "Stop 19").
-        The skin is still recorded then, so a late response shows as a late lag."""
-        lit = [i for i, page in enumerate(self._page) if page != NEUTRAL]
-        if len(lit) < self.limits.min_frames:
+        Every lag is scored over an overlap that holds (nearly) all the coloured
+        frames: with a short overlap a long lag would correlate well by chance
+        and hide the true, short one."""
+        n = len(self._t)
+        lit = sum(1 for page in self._page if page != NEUTRAL)
+        if lit < self.limits.min_frames:
             return None
+        interval = self._frame_interval()
+        overlap = max(self.limits.min_frames, lit - round(self.limits.max_lag_s / interval))
+        max_lag = min(round(self.limits.search_lag_s / interval), n - overlap)
         skin = np.asarray(self._skin, dtype=np.float64)
         page = np.asarray(self._page, dtype=np.float64)
-        return max(lag_scores(skin, page, lit[-1] + 1, self._frame_interval(), self.limits))
+        scores = [(normalized_xcorr(skin, page, lag), lag) for lag in range(max_lag + 1)]
+        return max(scores)
 
     def _frame_interval(self) -> float:
         dt = np.diff(np.asarray(self._t))
