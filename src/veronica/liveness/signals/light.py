@@ -48,8 +48,11 @@ class LightLimits:
     """Lags searched, well beyond ``max_lag_s``, so a late replay is seen as late
     rather than matched by chance at a short lag. Skin colour is recorded this
     long after the last colour too (the page is neutral then), so a response
-    that comes after the light phase is still on record. 3 s exceeds any delay
-    that could still pass the action steps' 2.5 s windows."""
+    that comes after the light phase is still on record. With the action
+    steps' 4 s windows a relay must be under ~3.3 s late to answer a step at
+    all (a 0.3 s reaction and a 0.4 s move at best); between 3 and 3.3 s its
+    late colours are not searched as a lag but still lie in the record, against
+    the neutral page (not measured on its own: docs/SECURITY.md)."""
     min_frames: int = 10
     """Overlapping frames needed for a correlation at a lag."""
     patch_iod: float = 0.25
