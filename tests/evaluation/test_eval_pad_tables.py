@@ -41,6 +41,19 @@ def test_tables_state_counts_intervals_and_non_responses(tmp_path: Path) -> None
     assert "4 sessions in 12 s on this machine (20.0 sessions a minute)." in text
 
 
+def test_the_label_names_the_identities_left_out(tmp_path: Path) -> None:
+    data = json.loads(report_json(tmp_path).read_text())
+    data["photos"] = {
+        "split": "calibration",
+        "identities": 530,
+        "excluded_identities": {"lists": ["pool.txt"], "identities": 140, "photos": 180},
+    }
+    path = tmp_path / "excluded.json"
+    path.write_text(json.dumps(data))
+    text = render([("r.json", load_report(path))])
+    assert "calibration identities (530), none of the 140 listed in `pool.txt`" in text
+
+
 def test_a_resumed_run_says_which_sessions_its_time_covers(tmp_path: Path) -> None:
     path = report_json(tmp_path)
     data = json.loads(path.read_text())

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from liveness_signal_support import run, talking_head
 
-from veronica.liveness.signals.light import LightLimits, LightSignal, chroma, rgb_chroma
+from veronica.liveness.signals.light import (
+    LightLimits,
+    LightSignal,
+    chroma,
+    detrended,
+    rgb_chroma,
+)
 from veronica.liveness.types import RGB, FrameInput
 from veronica.pipeline.engine import FaceEngine
 
@@ -63,6 +69,18 @@ def test_chroma() -> None:
     assert rgb_chroma((255, 0, 255)) == pytest.approx((255 / 511, 255 / 511))
 
 
+def test_detrended_removes_the_mean_and_a_drift_only() -> None:
+    t = np.arange(8, dtype=np.float64)
+    line = np.stack([0.4 + 0.01 * t, 0.3 - 0.002 * t], axis=1)
+    assert np.allclose(detrended(line), 0.0)
+    step = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0])[:, None]
+    # A step keeps what a line cannot explain (slope 8/42 per frame comes out),
+    # the jump of ~0.81 in its middle most of all.
+    assert detrended(step + line[:, :1]).ravel() == pytest.approx(
+        [0.1667, -0.0238, -0.2143, -0.4048, 0.4048, 0.2143, 0.0238, -0.1667], abs=1e-4
+    )
+
+
 @pytest.mark.shared_data
 def test_no_lit_frame_with_a_face_fails(video: tuple[FrameInput, ...]) -> None:
     # The signal runs only when the script shows colours: seeing none is a failure,
@@ -79,6 +97,27 @@ def test_face_lit_by_the_page_correlates(video: tuple[FrameInput, ...]) -> None:
     corr, lag = signal.checks()
     assert corr.passed and corr.value > 0.8
     assert lag.passed and lag.value == pytest.approx(0.08)
+
+
+@pytest.mark.shared_data
+def test_a_weak_response_under_a_drifting_white_balance_correlates(
+    video: tuple[FrameInput, ...],
+) -> None:
+    # A bright office: the page tints the face by a few per cent while the
+    # webcam's white balance pulls the red down steadily, by a fifth over the
+    # record. With the mean alone removed the drift won (0.40 against 0.70 here);
+    # a drift is close to a line, the colours are not.
+    colours = colour_sequence(1, len(video))
+    shown: list[RGB | None] = [*colours[:60], *([None] * (len(video) - 60))]
+    lighting = [*colours[:60], *([(255, 255, 255)] * (len(video) - 60))]
+    frames = []
+    for i, frame in enumerate(video):
+        bgr = tint(frame.bgr, lighting[i - 2], strength=0.05) if i >= 2 else frame.bgr
+        drifted = bgr.astype(np.float32)
+        drifted[..., 2] *= 1.0 - 0.2 * i / len(video)
+        frames.append(replace(frame, bgr=np.clip(drifted, 0, 255).astype(np.uint8), light=shown[i]))
+    corr, lag = run(LightSignal(), frames).checks()
+    assert corr.passed and lag.passed and lag.value == pytest.approx(0.08)
 
 
 @pytest.mark.shared_data

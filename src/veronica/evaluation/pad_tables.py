@@ -46,6 +46,11 @@ def _label(report: Mapping[str, Any], source: str) -> str:
     where = photos.get("split", photos.get("source", "fixtures"))
     ids = photos.get("identities")
     who = f"{where} identities ({ids})" if ids is not None else str(where)
+    excluded = photos.get("excluded_identities")
+    if excluded:
+        # Which identities a report drew from is part of what it claims.
+        lists = ", ".join(f"`{path}`" for path in excluded["lists"])
+        who += f", none of the {excluded['identities']} listed in {lists}"
     return (
         f"**{report['policy']}**, {report['population']} population, {who}, "
         f"seeds from {report['seed']}, simulated — `{source}`"

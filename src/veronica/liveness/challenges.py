@@ -61,8 +61,10 @@ docs/results/pad_calibration.md). It stays in the script without light."""
 class ChallengeLimits:
     min_actions: int = 2
     max_actions: int = 3
-    """2–3 actions keep the whole check near 10 s while making a pre-recorded
-    answer a 1-in-(5·4·4) guess before timing is even considered."""
+    """2–3 actions keep the flash script under 21.5 s (colours, the still pause,
+    the action windows; most people end each step well before its window
+    closes) while making a pre-recorded answer a 1-in-(5·4·4) guess before
+    timing is even considered."""
     actions: tuple[Action, ...] = CHALLENGE_ACTIONS
     window_s: float = 4.0
     """Time to do one action: reading the prompt and reacting takes 0.3–1.5 s,
@@ -104,6 +106,15 @@ class ChallengeLimits:
     """Each colour glides in from the previous one over this long (0: cuts).
     With a fade the phase starts and ends on ``GENTLE_GREY``."""
     first_step_s: tuple[float, float] = (0.3, 0.8)
+    light_settle_s: float = 2.5
+    """Still time after the last colour before the first action is asked (the
+    random gap comes on top): the light check records the skin for 3 s after
+    the colours (``LightLimits.search_lag_s``, the relay defence), and a head
+    turning in a bright room moves the warm room light over the skin patches
+    more than the page's colours change it (stop 19's refused offices,
+    docs/results/pad_calibration.md). With the fastest reaction (0.3 s) and
+    webcam (0.06 s) the head starts to move 3.2 s after the colours at the
+    earliest."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_actions <= self.max_actions:
@@ -120,6 +131,8 @@ class ChallengeLimits:
             raise ValueError("min_actions is below the number of required actions")
         if len(set(self.light_palette)) < 2:
             raise ValueError("need at least two light colours")
+        if self.light_settle_s < 0.0:
+            raise ValueError("need light_settle_s >= 0")
         if self.light_fade_s < 0.0 or self.light_fade_s > self.light_step_s[0]:
             raise ValueError("need 0 <= light_fade_s <= the shortest light step")
 
@@ -146,13 +159,14 @@ def gentle_light(limits: ChallengeLimits) -> ChallengeLimits:
 
 def plan_script(limits: ChallengeLimits, rng: random.Random | None = None) -> SessionScript:
     """A random script: the light phase first (the face is still and frontal),
-    then the actions, no action twice in a row."""
+    a still pause while the light check still records, then the actions, no
+    action twice in a row."""
     draw = rng if rng is not None else secrets.SystemRandom()
     t = draw.uniform(*limits.first_step_s)
     light: list[LightStep] = []
     if limits.light:
         light, t = _plan_light(limits, draw, t)
-        t += draw.uniform(limits.min_gap_s, limits.max_gap_s)
+        t += limits.light_settle_s + draw.uniform(limits.min_gap_s, limits.max_gap_s)
     steps = []
     for action in _plan_actions(limits, draw):
         steps.append(ChallengeStep(action=action, start_s=t, window_s=limits.window_s))

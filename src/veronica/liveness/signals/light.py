@@ -96,15 +96,34 @@ def skin_colour(
     return sums / count if count else None
 
 
+def detrended(series: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``series`` (frames × channels) less each channel's least-squares line
+    over the frames (its mean and a linear drift)."""
+    x = np.arange(len(series), dtype=np.float64)
+    x -= x.mean()
+    centred: NDArray[np.float64] = np.asarray(series - series.mean(axis=0), dtype=np.float64)
+    spread = float((x * x).sum())
+    if spread == 0.0:
+        return centred
+    slope = (x[:, None] * centred).sum(axis=0) / spread
+    return np.asarray(centred - x[:, None] * slope, dtype=np.float64)
+
+
 def normalized_xcorr(skin: NDArray[np.float64], page: NDArray[np.float64], lag: int) -> float:
     """Correlation of ``skin[i + lag]`` with ``page[i]`` over both chroma channels.
 
-    Each channel is centred on its own mean over the overlap (so the running
-    baseline of the skin colour drops out), then both channels are pooled.
+    Each channel loses its own straight line over the overlap (``detrended``),
+    then both channels are pooled. The mean is the skin's own colour; the
+    slope is a drift the page did not cause: a webcam's white balance and
+    exposure settling over seconds, a slow sway in a bright room. In a bright
+    office that drift (~0.01–0.03 in r over the record) outweighed the
+    response to the colours (~0.005–0.01) and refused genuine faces; a colour
+    sequence of 4–6 steps is far from a line, so its response survives
+    (docs/results/pad_calibration.md, "Stop 20").
     """
     n = len(page) - lag
-    x = skin[lag : lag + n] - skin[lag : lag + n].mean(axis=0)
-    y = page[:n] - page[:n].mean(axis=0)
+    x = detrended(skin[lag : lag + n])
+    y = detrended(page[:n])
     denom = math.sqrt(float((x * x).sum()) * float((y * y).sum()))
     return float((x * y).sum() / denom) if denom > 0 else 0.0
 
