@@ -32,8 +32,10 @@ SKIN_POINTS = (50, 280, 151)
 class LightLimits:
     min_correlation: float = 0.5
     """Normalised cross-correlation needed at the best lag. Tinted skin follows
-    the page well above it (synthetic: > 0.9); an unrelated colour sequence
-    gives |r| ≲ 0.3 over a few seconds of frames."""
+    the page well above it (synthetic: > 0.9; simulated calibration sessions
+    with detrended series: ≥ 0.53 flash, ≥ 0.68 gentle, the lowest in bright
+    offices, docs/results/pad_calibration.md "Stop 20"); an unrelated colour
+    sequence gives |r| ≲ 0.3 over a few seconds of frames."""
     max_lag_s: float = 0.5
     """Latest plausible response: the page paints a colour after the server's
     answer, then the camera's latency (60–250 ms for webcams) and one frame
