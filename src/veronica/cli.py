@@ -1271,7 +1271,10 @@ def eval_adversary(
     seed: Annotated[int, typer.Option(min=0, help="Seed of the simulated attackers.")] = 0,
     attack: Annotated[
         list[str] | None,
-        typer.Option(help="Only this attack (repeatable; genuine_control is the control)."),
+        typer.Option(
+            help="Only this attack (repeatable; genuine_control is the control, "
+            "fast_relay a residual probe)."
+        ),
     ] = None,
     concurrency: Annotated[
         int, typer.Option(min=1, max=16, help="Tries in flight (the server shares the CPU).")
@@ -1280,7 +1283,8 @@ def eval_adversary(
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown table here.")] = None,
 ) -> None:
     """Attack a running server through its HTTP and WebSocket API with simulated
-    hostile clients (and the genuine control); exit 1 if any attack was accepted.
+    hostile clients (and the genuine control); exit 1 if any attack was accepted
+    (a residual probe's acceptances are reported, not counted).
     Enrolls its own simulated users through the admin API and deletes them after."""
     from rich.progress import Progress
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 from server_support import ServedServer, free_port, running_server
 from support import face_path
 from veronica.cli import EXIT_BAD_INPUT, app
+from veronica.liveness.signals.light import LightLimits
 from veronica.liveness.types import RGB, Action
 from veronica.pipeline.engine import FaceEngine
 from veronica.pipeline.runner import AnalysisOptions
@@ -31,10 +33,14 @@ from veronica.simulation.actors import GenuineActor, load_head
 from veronica.simulation.adversary import (
     ATTACKS,
     CONTROL,
+    FAST_RELAY_S,
+    LATE_RELAY_S,
     PROXY_SCHEDULES,
+    RESIDUALS,
     SPECS,
     STRANGER_MEANS,
     AdversaryConfig,
+    AdversaryReport,
     AttackResult,
     Harness,
     TryRecord,
@@ -198,6 +204,38 @@ def test_results_count_accepted_stopped_and_inconclusive_tries() -> None:
     assert ci is not None and 0.0 < ci[0] < 0.5 < ci[1] < 1.0  # 1 of 2 conclusive
     doc = result.to_json_dict()
     assert doc["accepted"] == 1 and len(doc["records"]) == 3
+
+
+def test_a_residual_probe_is_reported_apart_and_never_counted_as_a_broken_claim() -> None:
+    stopped = TryRecord("late_relay", 0, 1, False, "liveness_failed", "relay 0.6 s", False, 9.0)
+    relayed = TryRecord("fast_relay", 0, 2, True, "ok", "relay 0.2 s late", False, 9.0)
+    honest = TryRecord(CONTROL, 0, 3, True, "ok", "honest", False, 9.0)
+    report = AdversaryReport(
+        "http://127.0.0.1:1", 0, 1, 1, "2026-12-07T00:00:00Z", 27.0,
+        (
+            AttackResult(CONTROL, "control", True, (honest,)),
+            AttackResult("fast_relay", "residual claim", False, (relayed,), residual=True),
+            AttackResult("late_relay", "relay claim", False, (stopped,)),
+        ),
+    )  # fmt: skip
+    assert report.attacks_accepted == 0 and report.accepted_attacks == ()
+    names = [row[0] for row in report.rows()]
+    assert names == ["late_relay", "fast_relay (residual)", f"{CONTROL} (control)"]
+    assert "accepted: ok ×1 [relay 0.2 s late]" in report.rows()[1][3]
+    assert "| `fast_relay (residual)` | residual claim |" in report.to_markdown()
+    assert report.to_json_dict()["results"][1]["residual"] is True
+    broken = AttackResult("late_relay", "relay claim", False, (relayed,))
+    assert replace(report, results=(broken,)).attacks_accepted == 1
+
+
+def test_the_relay_claim_starts_at_the_light_lag_limit() -> None:
+    """A relay adds its delay to the victim's own lag, so only a delay of at least
+    the lag limit is refused whatever the webcam; shorter ones are the residual."""
+    assert LATE_RELAY_S[0] >= LightLimits().max_lag_s
+    assert FAST_RELAY_S[1] == LATE_RELAY_S[0]
+    assert RESIDUALS == ("fast_relay",)
+    assert not set(RESIDUALS) & set(ATTACKS) and CONTROL not in ATTACKS
+    assert SPECS["fast_relay"].claim.startswith("residual")
 
 
 @pytest.mark.parametrize(

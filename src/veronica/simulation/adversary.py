@@ -10,6 +10,8 @@ says how it was stopped. A try the harness could not set up (a server busy with
 other tries, an own sign-in the attack needs refused) is *inconclusive*, never counted as
 stopped. ``genuine_control`` is the bona fide control (the victim signing in
 honestly from another photo than the enrolled one, BPCER-style), not an attack.
+A *residual* probe (``fast_relay``) measures an attack the protocol does not
+claim to stop; it is reported apart and never counted as a broken claim.
 
 Clients act as distinct machines: on loopback every 127.x.y.z address is the
 local host, so each simulated client binds a source address of its own (a fresh
@@ -96,7 +98,16 @@ OFFLINE_RENDER_S = (1.0, 1.4)
 """Real seconds the offline renderer takes per frame: a session of ~120 frames then
 lasts 120–170 s, under the default 180 s session TTL, so the TTL is not what
 stops it."""
-LATE_RELAY_S = (0.3, 1.0)
+LATE_RELAY_S = (0.5, 1.0)
+"""Delays of the relay the light lag must refuse: from the lag limit
+(``LightLimits.max_lag_s``) up. A relay adds its delay to the victim's own lag
+(simulated genuine lags 0.14–0.49 s, docs/results/pad_suite_required.jsonl), so one
+this late lags ≥ 0.6 s whatever the victim's webcam. A shorter delay overlaps with
+slow webcams on lag alone: ``FAST_RELAY_S``."""
+FAST_RELAY_S = (0.1, 0.5)
+"""Delays of the residual probe: a real-time relay of the victim (a phishing proxy)
+adds about a network round trip, which no lag limit genuine users pass can tell
+from a slower webcam (docs/SECURITY.md, "Residual risks")."""
 PROXY_SCHEDULES = (
     ProxySchedule(2, 0),
     ProxySchedule(3, 0),
@@ -272,6 +283,8 @@ class AttackResult:
     """The security claim the attack tries to break."""
     control: bool
     records: tuple[TryRecord, ...]
+    residual: bool = False
+    """A residual probe: measured, not claimed (never counted as a broken claim)."""
 
     @property
     def tries(self) -> int:
@@ -312,7 +325,7 @@ class AttackResult:
         inconclusive ones."""
         parts = [f"{answer} ×{n}" for answer, n in self.stopped]
         if self.accepted:
-            label = "signed in" if self.control else "ACCEPTED"
+            label = "signed in" if self.control else "accepted" if self.residual else "ACCEPTED"
             shown = "; ".join(f"{a} ×{n}" for a, n in self.accepted_answers)
             details = sorted({r.detail.split(";")[0] for r in self.records if r.accepted})
             parts.append(f"{label}: {shown}" + (f" [{', '.join(details)}]" if details else ""))
@@ -327,6 +340,7 @@ class AttackResult:
             "name": self.name,
             "claim": self.claim,
             "control": self.control,
+            "residual": self.residual,
             "tries": self.tries,
             "accepted": self.accepted,
             "inconclusive": self.inconclusive,
@@ -335,6 +349,16 @@ class AttackResult:
             "accepted_answers": dict(self.accepted_answers),
             "records": [r.to_json_dict() for r in self.records],
         }
+
+
+def _is_claim(result: AttackResult) -> bool:
+    return not result.control and not result.residual
+
+
+def _row_name(result: AttackResult) -> str:
+    if result.control:
+        return f"{result.name} (control)"
+    return f"{result.name} (residual)" if result.residual else result.name
 
 
 @dataclass(frozen=True)
@@ -349,21 +373,24 @@ class AdversaryReport:
 
     @property
     def attacks_accepted(self) -> int:
-        """Accepted tries over all attacks (the control excluded)."""
-        return sum(r.accepted for r in self.results if not r.control)
+        """Accepted tries over all attacks (the control and residual probes excluded)."""
+        return sum(r.accepted for r in self.results if _is_claim(r))
 
     @property
     def accepted_attacks(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.results if not r.control and r.accepted)
+        return tuple(r.name for r in self.results if _is_claim(r) and r.accepted)
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(attack, tries, accepted, how it was stopped) per attack, control last."""
-        ordered = [r for r in self.results if not r.control] + [
-            r for r in self.results if r.control
-        ]
+        """(attack, tries, accepted, how it was stopped) per attack; residual
+        probes after the attacks, the control last."""
+        ordered = (
+            [r for r in self.results if _is_claim(r)]
+            + [r for r in self.results if r.residual]
+            + [r for r in self.results if r.control]
+        )
         rows = []
         for result in ordered:
-            name = f"{result.name} (control)" if result.control else result.name
+            name = _row_name(result)
             accepted = f"{result.accepted}/{result.conclusive}"
             ci = result.rate_ci95()
             if ci is not None:
@@ -393,14 +420,15 @@ class AdversaryReport:
             f"`veronica eval adversary --server URL --admin-key KEY --tries {self.tries} "
             f"--seed {self.seed}`. *Accepted* counts conclusive tries in which the attacker "
             "got what it wanted (control: the victim signed in); the interval is "
-            "Clopper–Pearson 95 %.",
+            "Clopper–Pearson 95 %. A *residual* row measures an attack the protocol "
+            "does not claim to stop; it is not counted as a broken claim.",
             "",
             "| attack | claim | tries | accepted | how it was stopped |",
             "|---|---|---|---|---|",
         ]
         claims = {r.name: r.claim for r in self.results}
         for name, tries, accepted, stopped in self.rows():
-            claim = claims.get(name.removesuffix(" (control)"), "")
+            claim = claims.get(name.split(" (")[0], "")
             cells = (f"`{name}`", claim, tries, accepted, stopped)
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         return "\n".join(lines) + "\n"
@@ -1188,11 +1216,20 @@ def offline_response(h: Harness, ctx: TryContext) -> Outcome:
     return _liveness(h, ctx, actor, detail=detail, clock=clock)
 
 
-def late_relay(h: Harness, ctx: TryContext) -> Outcome:
-    """The victim through a relay 0.3–1 s late, with an honest clock."""
-    delay = float(ctx.rng(1).uniform(*LATE_RELAY_S))
+def _relay(h: Harness, ctx: TryContext, delays: tuple[float, float]) -> Outcome:
+    delay = float(ctx.rng(1).uniform(*delays))
     actor = DelayedRelay(h.genuine(h.heads.victim, ctx.seed), delay)
     return _liveness(h, ctx, actor, detail=f"relay {delay:.2f} s late")
+
+
+def late_relay(h: Harness, ctx: TryContext) -> Outcome:
+    """The victim through a relay 0.5–1 s late, with an honest clock."""
+    return _relay(h, ctx, LATE_RELAY_S)
+
+
+def fast_relay(h: Harness, ctx: TryContext) -> Outcome:
+    """Residual probe: the victim through a relay only 0.1–0.5 s late."""
+    return _relay(h, ctx, FAST_RELAY_S)
 
 
 def liveness_by_proxy(h: Harness, ctx: TryContext) -> Outcome:
@@ -1561,6 +1598,8 @@ class AttackSpec:
     exclusive: bool = False
     """Runs alone (it fills the server's slots or measures its caps)."""
     control: bool = False
+    residual: bool = False
+    """Measured, not claimed: an attack the protocol does not stop by design."""
 
 
 SPECS: dict[str, AttackSpec] = {
@@ -1580,7 +1619,11 @@ SPECS: dict[str, AttackSpec] = {
             offline_response,
             "an answer rendered after seeing the step comes too late on server time",
         ),
-        AttackSpec("late_relay", late_relay, "a victim relayed 0.3–1 s late is refused"),
+        AttackSpec(
+            "late_relay",
+            late_relay,
+            "a victim relayed 0.5–1 s late (from the light lag limit up) is refused",
+        ),
         AttackSpec(
             "liveness_by_proxy",
             liveness_by_proxy,
@@ -1635,6 +1678,12 @@ SPECS: dict[str, AttackSpec] = {
             "/metrics needs the admin key and labels only known methods",
         ),
         AttackSpec(
+            "fast_relay",
+            fast_relay,
+            "residual, not claimed: a victim relayed only 0.1–0.5 s late, as fast as a slow webcam",
+            residual=True,
+        ),
+        AttackSpec(
             CONTROL,
             genuine_control,
             "control: the victim signs in honestly (BPCER-style)",
@@ -1642,8 +1691,12 @@ SPECS: dict[str, AttackSpec] = {
         ),
     )
 }
-ATTACKS: tuple[str, ...] = tuple(name for name in SPECS if name != CONTROL)
-"""Every attack, in report order; ``CONTROL`` is the bona fide control."""
+ATTACKS: tuple[str, ...] = tuple(
+    name for name, spec in SPECS.items() if not spec.control and not spec.residual
+)
+"""Every attack (a claim), in report order; ``CONTROL`` is the bona fide control."""
+RESIDUALS: tuple[str, ...] = tuple(name for name, spec in SPECS.items() if spec.residual)
+"""Residual probes: measured and reported, not claimed."""
 
 
 def check_attacks(names: Sequence[str]) -> tuple[str, ...]:
@@ -1719,6 +1772,7 @@ def run_attacks(
             spec.claim,
             spec.control,
             tuple(sorted(r for r in records if r.attack == spec.name)),
+            spec.residual,
         )
         for spec in specs
     )
@@ -1764,6 +1818,7 @@ def run_adversary(
 __all__ = [
     "ATTACKS",
     "CONTROL",
+    "RESIDUALS",
     "SPECS",
     "AdversaryConfig",
     "AdversaryReport",
