@@ -107,7 +107,8 @@ slow webcams on lag alone: ``FAST_RELAY_S``."""
 FAST_RELAY_S = (0.1, 0.5)
 """Delays of the residual probe: a real-time relay of the victim (a phishing proxy)
 adds about a network round trip, which no lag limit genuine users pass can tell
-from a slower webcam (docs/SECURITY.md, "Residual risks")."""
+from a slower webcam (docs/SECURITY.md, "Residual risk: a real-time relay of the
+victim")."""
 PROXY_SCHEDULES = (
     ProxySchedule(2, 0),
     ProxySchedule(3, 0),
